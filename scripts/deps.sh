@@ -1,0 +1,46 @@
+#!/bin/sh
+# Install the Debian 12 packages fota needs to build and test, and only the
+# missing ones. One line per package says what it is for. Idempotent.
+set -eu
+
+# package:why
+NEEDS="
+gcc:the C compiler
+make:the build driver
+cmake:the build system generator
+pkg-config:finding the libraries below
+libssl-dev:OpenSSL libcrypto (signatures and digests)
+openssl:independent test vectors made with the openssl command
+libjansson-dev:JSON parsing
+libcurl4-openssl-dev:HTTP client for fota-tuf-client and the agent
+libcmocka-dev:unit tests
+python3:the HTTP test server and integration tests
+python3-securesystemslib:an independent TUF signing implementation for interop tests
+"
+
+missing=""
+IFS='
+'
+for line in $NEEDS; do
+    pkg=${line%%:*}
+    why=${line#*:}
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        echo "deps: installing $pkg ($why)"
+        missing="$missing $pkg"
+    fi
+done
+unset IFS
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing packages:$missing; run as root or install them with apt-get" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+echo "deps: installed$missing"
