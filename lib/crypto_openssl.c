@@ -66,7 +66,9 @@ static fota_err pubkey_wrap(EVP_PKEY *pkey, fota_key_type expect, fota_pubkey **
 {
     fota_pubkey *k = NULL;
     fota_key_type type;
-    fota_err err = key_type_of(pkey, &type);
+    /* The keytype/scheme pair was accepted already: whatever is wrong now
+     * (another curve, a short RSA modulus) is wrong with the key itself. */
+    fota_err err = key_type_of(pkey, &type) == FOTA_OK ? FOTA_OK : FOTA_E_KEY;
 
     if (err != FOTA_OK)
         goto out;

@@ -1,0 +1,90 @@
+#!/bin/sh
+# The fota demo: build a signed TUF repository with the operator CLI, serve it
+# on 127.0.0.1, and have a client refresh its trusted metadata and download a
+# firmware image, printing every check it makes. Then show the client refusing
+# a substituted image. Everything happens in a scratch folder that is removed
+# at the end; the only server started is stopped whatever happens.
+set -eu
+
+BUILD=${1:-build}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$TOP/$BUILD/bin
+PY=/usr/bin/python3
+WORK=$(mktemp -d /tmp/fota-demo.XXXXXX)
+SERVER_PID=
+
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+step() { printf '\n== %s\n' "$*"; }
+run() { printf '$ %s\n' "$*" | sed "s#$WORK#\$WORK#g; s#$BIN/##g"; "$@"; }
+
+cd "$WORK"
+step "1. Offline keys: two root keys (threshold 2), one targets key; online snapshot and timestamp keys"
+mkdir -p keys
+for k in root-a root-b targets snapshot timestamp; do
+    run "$BIN/fota" key new --type ed25519 --out "keys/$k.key" >/dev/null
+done
+ls keys | sed 's/^/   /'
+
+step "2. Create the repository and sign root with both root keys (offline)"
+run "$BIN/fota" repo init --repo repo \
+    --root-key keys/root-a.key.pub --root-key keys/root-b.key.pub --root-threshold 2 \
+    --targets-key keys/targets.key.pub --snapshot-key keys/snapshot.key.pub \
+    --timestamp-key keys/timestamp.key.pub
+run "$BIN/fota" repo sign root --repo repo --key keys/root-a.key
+run "$BIN/fota" repo sign root --repo repo --key keys/root-b.key
+
+step "3. Add firmware 1.0.0 as a target, sign targets (offline), publish snapshot and timestamp (online keys)"
+head -c 262144 /dev/urandom > firmware-1.0.0.bin
+run "$BIN/fota" repo add-target firmware-1.0.0.bin --repo repo --name demo-board/firmware-1.0.0.bin \
+    --custom '{"hardware_ids":["demo-board"],"version":"1.0.0","security_counter":1}'
+run "$BIN/fota" repo sign targets --repo repo --key keys/targets.key
+run "$BIN/fota" repo publish --repo repo --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key
+
+step "4. Serve the repository on 127.0.0.1"
+"$PY" "$TOP/tests/support/httpd.py" --dir repo --port-file port --quiet &
+SERVER_PID=$!
+i=0
+while [ ! -s port ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s port ] || { echo "demo: the HTTP server did not start" >&2; exit 1; }
+URL="http://127.0.0.1:$(cat port)"
+echo "   serving $WORK/repo at $URL" | sed "s#$WORK#\$WORK#g"
+
+step "5. A client that trusts only root v1 refreshes its metadata (every check printed)"
+mkdir -p client/metadata client/targets
+run "$BIN/fota-tuf-client" --metadata-dir client/metadata init repo/metadata/1.root.json
+run "$BIN/fota-tuf-client" -v --metadata-dir client/metadata --metadata-url "$URL/metadata" refresh
+
+step "6. The client downloads the firmware: length and hashes checked while it streams"
+run "$BIN/fota-tuf-client" -v --metadata-dir client/metadata --metadata-url "$URL/metadata" \
+    --target-name demo-board/firmware-1.0.0.bin --target-base-url "$URL/targets" \
+    --target-dir client/targets download
+ls -l client/targets | tail -n +2 | sed 's/^/   /'
+cmp firmware-1.0.0.bin client/targets/demo-board%2Ffirmware-1.0.0.bin && echo "   identical to what the operator signed"
+
+step "7. Attack: the server substitutes the image (same length, one byte changed)"
+rm -f client/targets/*
+served=$(find repo/targets -type f -name '*.firmware-1.0.0.bin')
+"$PY" - "$served" <<'EOF'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[1000] ^= 0x01
+open(p, "wb").write(bytes(b))
+EOF
+if "$BIN/fota-tuf-client" --metadata-dir client/metadata --metadata-url "$URL/metadata" \
+    --target-name demo-board/firmware-1.0.0.bin --target-base-url "$URL/targets" \
+    --target-dir client/targets download; then
+    echo "demo: the substituted image was accepted" >&2
+    exit 1
+fi
+echo "   refused (exit status 1); target folder now holds: $(ls client/targets | wc -l) files"
+
+step "Done: the repository, the server and the client all ran on 127.0.0.1 and are now stopped"
