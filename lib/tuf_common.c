@@ -388,18 +388,36 @@ fota_err fota_tuf_parse_time(const char *s, int64_t *ret_time)
     return FOTA_OK;
 }
 
+/* Write v as n decimal digits, most significant first. */
+static void put_digits(char *out, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 void fota_tuf_format_time(int64_t t, char out[21])
 {
-    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-    int64_t secs = t - days * 86400;
-    int64_t y;
+    /* Outside years 0000..9999 the format cannot express t: clamp to its
+     * ends (this also keeps the arithmetic below far from overflow). */
+    static const int64_t t_min = -62167219200;   /* 0000-01-01T00:00:00Z */
+    static const int64_t t_max = 253402300799;   /* 9999-12-31T23:59:59Z */
+    int64_t days, secs, y;
     unsigned m, d;
 
+    if (t < t_min)
+        t = t_min;
+    if (t > t_max)
+        t = t_max;
+    days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    secs = t - days * 86400;
     civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999) {       /* outside the format: clamp to its ends */
-        snprintf(out, 21, "%s", y < 0 ? "0000-01-01T00:00:00Z" : "9999-12-31T23:59:59Z");
-        return;
-    }
-    snprintf(out, 21, "%04u-%02u-%02uT%02u:%02u:%02uZ", (unsigned)y, m, d,
-             (unsigned)(secs / 3600), (unsigned)(secs % 3600 / 60), (unsigned)(secs % 60));
+    memcpy(out, "0000-00-00T00:00:00Z", 21);
+    put_digits(out, (unsigned)y, 4);
+    put_digits(out + 5, m, 2);
+    put_digits(out + 8, d, 2);
+    put_digits(out + 11, (unsigned)(secs / 3600), 2);
+    put_digits(out + 14, (unsigned)(secs % 3600 / 60), 2);
+    put_digits(out + 17, (unsigned)(secs % 60), 2);
 }
