@@ -36,7 +36,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
-	@./bench/tuf_refresh.sh $(BUILD)
+	@/usr/bin/python3 bench/tuf_refresh.py --bin $(BUILD)/bin
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

@@ -49,7 +49,7 @@ run "$BIN/fota" repo sign targets --repo repo --key keys/targets.key
 run "$BIN/fota" repo publish --repo repo --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key
 
 step "4. Serve the repository on 127.0.0.1"
-"$PY" "$TOP/tests/support/httpd.py" --dir repo --port-file port --quiet &
+"$PY" "$TOP/tests/support/httpd.py" --dir repo --port-file port &
 SERVER_PID=$!
 i=0
 while [ ! -s port ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
