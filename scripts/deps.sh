@@ -16,6 +16,7 @@ libcurl4-openssl-dev:HTTP client for fota-tuf-client and the agent
 libcmocka-dev:unit tests
 python3:the HTTP test server and integration tests
 python3-securesystemslib:an independent TUF signing implementation for interop tests
+time:peak memory figures in the benchmarks (/usr/bin/time)
 "
 
 missing=""

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef FOTA_POSIX_H
+#define FOTA_POSIX_H
+
+/*
+ * The POSIX port for host programs (fota-tuf-client, fota-agent, fota-sim):
+ * file storage in one directory, the clock, HTTP over libcurl, and a bundle
+ * of all three as a struct fota_tuf_port.
+ *
+ * Every function returns a fota_err; outputs named ret_* are written only on
+ * FOTA_OK. Nothing here is thread-safe on a shared object: give each thread
+ * its own struct.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fota/error.h"
+#include "fota/tuf.h"
+
+/* ---- files ------------------------------------------------------------ */
+
+/* 1 when name is usable as one file name inside a directory: not empty, no
+ * "/", not "." or "..", at most 255 bytes. */
+int fota_posix_name_ok(const char *name);
+
+/* Read the whole regular file at path. FOTA_E_NOT_FOUND when it does not
+ * exist, FOTA_E_LENGTH when it holds more than max_len bytes, FOTA_E_IO for
+ * anything else (not a regular file, read error). *ret_buf is malloc'ed,
+ * owned by the caller, and NUL-terminated one byte past *ret_len (so a
+ * text file can be used as a string); the NUL is not counted. */
+fota_err fota_posix_read_file(const char *path, size_t max_len,
+                              uint8_t **ret_buf, size_t *ret_len);
+
+/* The same for dir/name, after checking name with fota_posix_name_ok
+ * (FOTA_E_INVALID otherwise). */
+fota_err fota_posix_dir_load(const char *dir, const char *name, size_t max_len,
+                             uint8_t **ret_buf, size_t *ret_len);
+
+/* Replace dir/name with exactly buf[0..len) atomically: a temp file in dir,
+ * fsync, rename, fsync of dir. A crash leaves the old content or the new. */
+fota_err fota_posix_dir_store(const char *dir, const char *name,
+                              const uint8_t *buf, size_t len);
+
+/* Delete dir/name; FOTA_OK when it was absent. */
+fota_err fota_posix_dir_remove(const char *dir, const char *name);
+
+/* Create dir (one level, mode 0755) unless it already exists as a directory. */
+fota_err fota_posix_mkdir(const char *dir);
+
+/*
+ * A file written in pieces and made visible under its final name only by
+ * fota_posix_atomic_commit. The temp file lives in the same directory and
+ * its name starts with ".fota+tmp.": "+" never appears in a name made by
+ * fota_tuf_encode_name, so it cannot collide with metadata or targets, and
+ * it never ends in ".json".
+ *
+ * After a successful open, exactly one of commit or abort must be called;
+ * both release everything and remove the temp file (commit by renaming it).
+ */
+struct fota_posix_atomic {
+    int fd;
+    int dir_fd;
+    char *tmp_name;   /* inside the directory */
+    char *final_name;
+};
+
+fota_err fota_posix_atomic_open(struct fota_posix_atomic *a, const char *dir,
+                                const char *name);
+fota_err fota_posix_atomic_write(struct fota_posix_atomic *a, const void *data,
+                                 size_t len);
+/* fsync, rename onto the final name, fsync the directory. On failure the
+ * temp file is removed and the final name keeps its previous content. */
+fota_err fota_posix_atomic_commit(struct fota_posix_atomic *a);
+void fota_posix_atomic_abort(struct fota_posix_atomic *a);
+
+/* ---- clock ------------------------------------------------------------ */
+
+/* Seconds since the epoch, UTC (time(NULL)). */
+int64_t fota_posix_now(void);
+
+/* ---- HTTP ------------------------------------------------------------- */
+
+/* Call once at program start, before any thread exists, and
+ * fota_posix_http_global_cleanup once at the end. */
+fota_err fota_posix_http_global_init(void);
+void fota_posix_http_global_cleanup(void);
+
+#define FOTA_POSIX_HTTP_ERRMSG_LEN 512
+
+/*
+ * One reused connection (libcurl easy handle). No redirects are followed and
+ * nothing is retried. A transfer fails when the connection takes longer than
+ * connect_timeout_s, or when fewer than low_speed_bytes per second arrive for
+ * low_speed_time_s seconds (slow retrieval).
+ */
+struct fota_posix_http {
+    void *curl;                /* CURL * */
+    long connect_timeout_s;    /* default 10 */
+    long low_speed_bytes;      /* default 1024 */
+    long low_speed_time_s;     /* default 30 */
+    char errmsg[FOTA_POSIX_HTTP_ERRMSG_LEN]; /* detail of the last failure, or "" */
+};
+
+/* Defaults as above; the fields may be changed before the first request. */
+fota_err fota_posix_http_init(struct fota_posix_http *h);
+void fota_posix_http_cleanup(struct fota_posix_http *h);
+
+/* Called with each chunk of a response body, in order. Any return other
+ * than FOTA_OK aborts the transfer at once and becomes its result. */
+typedef fota_err (*fota_posix_http_sink)(void *ctx, const uint8_t *data, size_t len);
+
+/*
+ * GET url and pass the body to sink. A Content-Length above max_len is
+ * refused before any body byte is delivered, and the transfer is aborted as
+ * soon as more than max_len bytes have arrived, with FOTA_E_LENGTH (no chunk
+ * that would pass max_len is given to sink). HTTP 404 and 403 give
+ * FOTA_E_NOT_FOUND; any other status outside 2xx, and any transport error,
+ * FOTA_E_IO. h->errmsg says what happened on every failure.
+ */
+fota_err fota_posix_http_stream(struct fota_posix_http *h, const char *url,
+                                uint64_t max_len, fota_posix_http_sink sink, void *ctx);
+
+/* GET url into memory, with the same rules. *ret_buf is malloc'ed (owned by
+ * the caller; NULL-safe to free even for an empty body, which gives a valid
+ * 1-byte allocation and *ret_len 0). */
+fota_err fota_posix_http_get(struct fota_posix_http *h, const char *url, size_t max_len,
+                             uint8_t **ret_buf, size_t *ret_len);
+
+/* Append "/" to a base URL that lacks one. *ret_url is malloc'ed. */
+fota_err fota_posix_url_base(const char *url, char **ret_url);
+
+/* Make a target path usable in a URL path with the fewest changes: bytes
+ * a URL path may hold (A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , ; = : @ / %)
+ * stay as they are, like other TUF clients send them; every other byte
+ * (space, controls, non-ASCII, " # < > ? [ \ ] ^ ` { | }) becomes %XX.
+ * *ret_path is malloc'ed. */
+fota_err fota_posix_url_path(const char *path, char **ret_path);
+
+/* ---- the TUF port ----------------------------------------------------- */
+
+/*
+ * Everything the TUF client needs on a POSIX host, bundled. port is filled
+ * by fota_posix_tuf_init and points back into this struct, which must
+ * therefore stay at one address while the client uses it.
+ *
+ * fetch GETs metadata_url + name; load/store/remove work on files named
+ * name inside metadata_dir; now is fota_posix_now; log prints
+ * "<log_prefix>: <line>" on stderr, rejections always and CHECK/INFO lines
+ * only when verbose. A failed fetch also logs the HTTP detail as a rejection.
+ */
+struct fota_posix_tuf {
+    struct fota_tuf_port port;
+    char *metadata_dir;
+    char *metadata_url;          /* ends in "/"; NULL when no URL was given */
+    struct fota_posix_http http;
+    const char *log_prefix;      /* borrowed */
+    int verbose;
+};
+
+/* metadata_url may be NULL (then fetch fails with FOTA_E_INVALID). */
+fota_err fota_posix_tuf_init(struct fota_posix_tuf *t, const char *metadata_dir,
+                             const char *metadata_url, const char *log_prefix,
+                             int verbose);
+void fota_posix_tuf_cleanup(struct fota_posix_tuf *t);
+
+/* The log callback alone, for programs that build their own port: ctx is a
+ * struct fota_posix_tuf (only log_prefix and verbose are read). */
+void fota_posix_log_stderr(void *ctx, enum fota_tuf_log_level level, const char *line);
+
+#endif
