@@ -129,6 +129,8 @@ def main():
                 rss.append(kib)
             results[name] = (statistics.median(times), max(rss))
 
+        # What the process costs before it does any TUF work (libraries loaded).
+        bench("baseline: client --help", lambda: None, lambda d: [client, "--help"])
         bench("refresh (fresh)", fresh_dir,
               lambda d: [client, "--metadata-dir", d, "--metadata-url", murl, "refresh"])
 
