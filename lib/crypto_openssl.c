@@ -561,3 +561,91 @@ fota_err fota_hash(fota_hash_alg alg, const void *data, size_t len,
         return FOTA_E_CRYPTO;
     return FOTA_OK;
 }
+
+/* ---- firmware image signatures ---------------------------------------- */
+
+fota_err fota_pubkey_image_id(const fota_pubkey *key, uint8_t ret_id[32])
+{
+    uint8_t digest[FOTA_HASH_MAX_LEN];
+    unsigned char *der = NULL;
+    int len;
+    fota_err err;
+
+    if (key == NULL || ret_id == NULL)
+        return FOTA_E_INVALID;
+    len = i2d_PUBKEY(key->pkey, &der);
+    if (len <= 0)
+        return FOTA_E_CRYPTO;
+    err = fota_hash(FOTA_HASH_SHA256, der, (size_t)len, digest);
+    OPENSSL_free(der);
+    if (err == FOTA_OK)
+        memcpy(ret_id, digest, 32);
+    return err;
+}
+
+fota_err fota_verify_digest(const fota_pubkey *key, const uint8_t digest[32],
+                            const uint8_t *sig, size_t sig_len)
+{
+    fota_err err = FOTA_E_SIGNATURE;
+    EVP_PKEY_CTX *pctx;
+
+    if (key == NULL || digest == NULL || sig == NULL || sig_len == 0)
+        return FOTA_E_SIGNATURE;
+    switch (key->type) {
+    case FOTA_KEY_ED25519:
+        return fota_verify(key, digest, 32, sig, sig_len);
+    case FOTA_KEY_ECDSA_P256:
+        break;
+    default:
+        return FOTA_E_UNSUPPORTED;
+    }
+    /* ECDSA over a pre-computed digest: EVP_PKEY_verify, no EVP_MD. */
+    pctx = EVP_PKEY_CTX_new(key->pkey, NULL);
+    if (pctx == NULL)
+        return FOTA_E_NOMEM;
+    if (EVP_PKEY_verify_init(pctx) == 1 &&
+        EVP_PKEY_verify(pctx, sig, sig_len, digest, 32) == 1)
+        err = FOTA_OK;
+    EVP_PKEY_CTX_free(pctx);
+    return err;
+}
+
+fota_err fota_sign_digest(const fota_privkey *key, const uint8_t digest[32],
+                          uint8_t **ret_sig, size_t *ret_sig_len)
+{
+    fota_err err = FOTA_E_CRYPTO;
+    EVP_PKEY_CTX *pctx = NULL;
+    uint8_t *sig = NULL;
+    size_t len = 0;
+
+    if (key == NULL || digest == NULL || ret_sig == NULL || ret_sig_len == NULL)
+        return FOTA_E_INVALID;
+    switch (key->type) {
+    case FOTA_KEY_ED25519:
+        return fota_sign(key, digest, 32, ret_sig, ret_sig_len);
+    case FOTA_KEY_ECDSA_P256:
+        break;
+    default:
+        return FOTA_E_UNSUPPORTED;
+    }
+    pctx = EVP_PKEY_CTX_new(key->pkey, NULL);
+    if (pctx == NULL)
+        return FOTA_E_NOMEM;
+    if (EVP_PKEY_sign_init(pctx) != 1 || EVP_PKEY_sign(pctx, NULL, &len, digest, 32) != 1)
+        goto out;
+    sig = malloc(len);
+    if (sig == NULL) {
+        err = FOTA_E_NOMEM;
+        goto out;
+    }
+    if (EVP_PKEY_sign(pctx, sig, &len, digest, 32) != 1)
+        goto out;
+    *ret_sig = sig;
+    *ret_sig_len = len;
+    sig = NULL;
+    err = FOTA_OK;
+out:
+    free(sig);
+    EVP_PKEY_CTX_free(pctx);
+    return err;
+}

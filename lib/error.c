@@ -28,6 +28,10 @@ const char *fota_strerror(fota_err err)
     case FOTA_E_STATE:       return "state";
     case FOTA_E_CRYPTO:      return "crypto";
     case FOTA_E_KEY:         return "bad-key";
+    case FOTA_E_HARDWARE:    return "wrong-hardware";
+    case FOTA_E_FLASH:       return "flash";
+    case FOTA_E_NO_IMAGE:    return "no-bootable-image";
+    case FOTA_E_POWER:       return "power-cut";
     }
     return "unknown";
 }

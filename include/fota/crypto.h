@@ -134,4 +134,31 @@ void fota_hex_encode(const uint8_t *in, size_t len, char *out);
  * FOTA_E_PARSE on odd length, wrong length or a non-hex character. */
 fota_err fota_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_len);
 
+/* ---- for signed firmware images (allocation-free paths) --------------- */
+
+/* SHA-256 with caller-owned state: no allocation, usable in a bootloader.
+ * The state is opaque; 128 bytes hold every backend's context. */
+typedef struct fota_sha256 {
+    _Alignas(8) unsigned char state[128];
+} fota_sha256;
+
+void fota_sha256_init(fota_sha256 *ctx);
+void fota_sha256_update(fota_sha256 *ctx, const void *data, size_t len);
+void fota_sha256_final(fota_sha256 *ctx, uint8_t out[32]);   /* also wipes ctx */
+
+/* The key's image key id: SHA-256 of its DER SubjectPublicKeyInfo. */
+fota_err fota_pubkey_image_id(const fota_pubkey *key, uint8_t ret_id[32]);
+
+/* Signatures over a 32-byte SHA-256 digest, as firmware images carry them:
+ * ed25519 signs the 32 digest bytes as its message (PureEdDSA); ECDSA P-256
+ * signs the digest as the pre-computed hash (no second hashing); the
+ * signature is DER. Equivalent openssl commands:
+ *   openssl pkeyutl -sign -rawin -inkey ed25519.pem -in digest.bin
+ *   openssl pkeyutl -sign -inkey p256.pem -in digest.bin
+ * RSA keys are refused with FOTA_E_UNSUPPORTED. */
+fota_err fota_verify_digest(const fota_pubkey *key, const uint8_t digest[32],
+                            const uint8_t *sig, size_t sig_len);
+fota_err fota_sign_digest(const fota_privkey *key, const uint8_t digest[32],
+                          uint8_t **ret_sig, size_t *ret_sig_len);
+
 #endif

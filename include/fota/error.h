@@ -36,6 +36,10 @@ typedef enum fota_err {
     FOTA_E_STATE = 21,       /* operation called in the wrong state */
     FOTA_E_CRYPTO = 22,      /* the crypto backend failed (not a verification failure) */
     FOTA_E_KEY = 23,         /* malformed key material */
+    FOTA_E_HARDWARE = 24,    /* image built for another hardware id */
+    FOTA_E_FLASH = 25,       /* flash rule broken: write to unerased bytes, misaligned, out of range */
+    FOTA_E_NO_IMAGE = 26,    /* no bootable image */
+    FOTA_E_POWER = 27,       /* simulated power cut (fault injection only) */
 } fota_err;
 
 /* Short, stable, lower-case name of a reason ("expired", "rollback", ...),
