@@ -35,6 +35,11 @@
 #define TUF_SHOW_LEN 72     /* untrusted strings are shown at most this long */
 #define TUF_PATH_MAX 4096   /* longest target path find_target accepts */
 #define PARENT_ROOT SIZE_MAX
+/* Targets roles (top-level included) one client keeps in memory, as a
+ * multiple of limits.max_delegations: each search may load that many, and a
+ * client serves a few searches. Bounds memory to about
+ * TUF_KEPT_PER_SEARCH * max_delegations * targets_max_len of metadata. */
+#define TUF_KEPT_PER_SEARCH 4
 
 enum client_state {
     STATE_NEW = 0,
@@ -220,8 +225,9 @@ static int is_int_at_least(const json_t *v, json_int_t min)
     return json_is_integer(v) && json_integer_value(v) >= min;
 }
 
-/* "1", "1.0" or "1.0.31": two or three dot-separated decimal numbers, the
- * first of them 1 (we implement 1.0.x; a later 1.y stays readable). */
+/* "1.0" or "1.0.31": two or three dot-separated decimal numbers, the first
+ * of them exactly "1" (we implement 1.0.x; a later 1.y stays readable). A
+ * bare "1" is refused, as python-tuf refuses it. */
 static int spec_version_ok(const char *s)
 {
     size_t parts = 0;
@@ -333,9 +339,11 @@ static fota_err check_metafile_shape(struct check *ck, const char *name, const j
         return check_fail(ck, FOTA_E_PARSE, "meta entry %s: \"hashes\" is not a non-empty object",
                           show(sh, name));
     json_object_foreach((json_t *)hashes, alg, hex) {
-        if (!json_is_string(hex))
+        if (!json_is_string(hex)) {
+            char sh2[TUF_SHOW_LEN];
             return check_fail(ck, FOTA_E_PARSE, "meta entry %s: hash %s is not a string",
-                              show(sh, name), alg);
+                              show(sh, name), show(sh2, alg));
+        }
     }
     return FOTA_OK;
 }
@@ -434,10 +442,25 @@ static fota_err check_target_entry_shape(struct check *ck, const char *path, con
     return FOTA_OK;
 }
 
+/* ASCII case-insensitive equality (locale-free). */
+static int ascii_case_equal(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        char x = (*a >= 'A' && *a <= 'Z') ? (char)(*a - 'A' + 'a') : *a;
+        char y = (*b >= 'A' && *b <= 'Z') ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* A top-level role name in any letter case: the encoded name keeps ASCII
+ * letters as they are, and a store that ignores case (FAT, a default macOS
+ * volume) would put "Root.json" over the trusted root.json. */
 static int is_top_level_name(const char *name)
 {
-    return strcmp(name, "root") == 0 || strcmp(name, "timestamp") == 0 ||
-           strcmp(name, "snapshot") == 0 || strcmp(name, "targets") == 0;
+    return ascii_case_equal(name, "root") || ascii_case_equal(name, "timestamp") ||
+           ascii_case_equal(name, "snapshot") || ascii_case_equal(name, "targets");
 }
 
 static fota_err check_string_array(struct check *ck, const json_t *a, const char *what,
@@ -494,7 +517,8 @@ static fota_err check_delegations_shape(struct check *ck, const json_t *del)
             goto out;
         }
         /* Empty, reserved or repeated names cannot name one metadata file:
-         * a role called "root" would even overwrite the trusted root. */
+         * a role called "root" (or "Root", see is_top_level_name) would even
+         * overwrite the trusted root. */
         if (name[0] == '\0' || is_top_level_name(name)) {
             err = check_fail(ck, FOTA_E_ROLE, "delegated role name \"%s\" is empty or reserved",
                              show(sh, name));
@@ -853,12 +877,13 @@ static fota_err update_root(fota_tuf_client *c)
     uint8_t *buf = NULL;
     size_t len = 0;
     json_t *env = NULL;
-    int rotated = 0, reached_end = 0;
+    int reached_end = 0;
     unsigned i;
     fota_err err = FOTA_OK;
 
     for (i = 0; i < c->limits.max_root_rotations; i++) {
         int64_t next;
+        int rotated;
         char name[48];
 
         if (version_of(c->root) == INT64_MAX) {
@@ -882,30 +907,23 @@ static fota_err update_root(fota_tuf_client *c)
         err = check_root(&ck, c->root, buf, len, c->limits.root_max_len, &env);
         if (err != FOTA_OK)
             goto fail;
-        err = store_file(c, &ck, "root.json", buf, len);
-        if (err != FOTA_OK)
-            goto fail;
-        check_done(&ck);
         rotated = !role_keys_equal(c->root, env, "timestamp") ||
                   !role_keys_equal(c->root, env, "snapshot");
-        json_decref(c->root);
-        c->root = env;
-        env = NULL;
-        free(buf);
-        buf = NULL;
 
         /*
-         * Spec 5.3.11, fast-forward recovery, done as soon as the root that
-         * changed those keys is stored (rather than after 5.3.10): should a
-         * later step fail, the next run starts from this root and could no
-         * longer see that the keys changed.
+         * Spec 5.3.11, fast-forward recovery, done for each root that
+         * changes those keys, and BEFORE that root is stored (rather than
+         * after 5.3.10): once root.json holds the new root, a later run can
+         * no longer see that the keys changed. Removing first means that a
+         * failed removal, a failed store or a power cut in between leaves
+         * the old root stored, so the next run finds the rotation again.
+         * Removing early costs nothing: this root is already verified.
          */
         if (rotated) {
-            check_init(&ck, c, &c->port, "root v%" PRId64, version_of(c->root));
             port_log(&c->port, FOTA_TUF_LOG_INFO,
                      "root v%" PRId64 ": timestamp or snapshot keys changed; removing stored "
                      "timestamp.json and snapshot.json (fast-forward recovery)",
-                     version_of(c->root));
+                     version_of(env));
             err = c->port.remove(c->port.ctx, "timestamp.json");
             if (err == FOTA_OK)
                 err = c->port.remove(c->port.ctx, "snapshot.json");
@@ -914,7 +932,17 @@ static fota_err update_root(fota_tuf_client *c)
                                  fota_strerror(err));
                 goto fail;
             }
+            check_pass(&ck, "stale timestamp.json and snapshot.json removed");
         }
+        err = store_file(c, &ck, "root.json", buf, len);
+        if (err != FOTA_OK)
+            goto fail;
+        check_done(&ck);
+        json_decref(c->root);
+        c->root = env;
+        env = NULL;
+        free(buf);
+        buf = NULL;
     }
     if (!reached_end)
         port_log(&c->port, FOTA_TUF_LOG_INFO, "stopped after %u new root versions (limit)",
@@ -1268,6 +1296,15 @@ static fota_err add_role(fota_tuf_client *c, const char *name, json_t *env, size
     return FOTA_OK;
 }
 
+static size_t max_roles_kept(const fota_tuf_client *c)
+{
+    size_t per = c->limits.max_delegations;
+
+    if (per > SIZE_MAX / TUF_KEPT_PER_SEARCH)
+        return SIZE_MAX;
+    return per * TUF_KEPT_PER_SEARCH;
+}
+
 /*
  * Make the targets role `name`, delegated by `parent` (PARENT_ROOT for the
  * top-level targets), trusted: reuse it when loaded this run, else use the
@@ -1316,6 +1353,11 @@ static fota_err load_role(fota_tuf_client *c, const char *name, size_t parent, s
         }
         *ret_idx = idx;
         return FOTA_OK;
+    }
+    if (c->n_roles >= max_roles_kept(c)) {
+        err = check_fail(&ck, FOTA_E_LIMIT, "not loaded: this client already keeps %zu roles "
+                         "(%d x max_delegations)", c->n_roles, TUF_KEPT_PER_SEARCH);
+        goto fail;
     }
     err = fota_tuf_encode_name(name, enc, sizeof(enc));
     if (err != FOTA_OK) {
@@ -1581,9 +1623,11 @@ fota_err fota_tuf_client_new(const struct fota_tuf_port *port,
         c->limits = *limits;
     else
         fota_tuf_limits_default(&c->limits);
+    /* A zero limit would switch a step off (max_root_rotations 0: no root
+     * update at all, which spec 5.3.1 requires) or make every file fail. */
     if (c->limits.root_max_len == 0 || c->limits.timestamp_max_len == 0 ||
         c->limits.snapshot_max_len == 0 || c->limits.targets_max_len == 0 ||
-        c->limits.max_delegations == 0)
+        c->limits.max_root_rotations == 0 || c->limits.max_delegations == 0)
         goto out;
 
     check_init(&ck, c, port, "root.json (stored)");
@@ -1666,10 +1710,11 @@ static fota_err fill_target(fota_tuf_client *c, size_t idx, const char *path,
     struct check ck;
     const char *alg_name;
     json_t *hex;
-    char sh[TUF_SHOW_LEN];
+    char sh[TUF_SHOW_LEN], sh_role[TUF_SHOW_LEN];
 
     memset(&out, 0, sizeof(out));
-    check_init(&ck, c, &c->port, "target %s in %s", show(sh, path), c->roles[idx].name);
+    check_init(&ck, c, &c->port, "target %s in %s", show(sh, path),
+               show(sh_role, c->roles[idx].name));
     json_object_foreach((json_t *)hashes, alg_name, hex) {
         struct fota_tuf_hash *h = &out.hashes[out.n_hashes];
         const char *s = json_string_value(hex);

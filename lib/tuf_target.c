@@ -24,10 +24,13 @@ fota_err fota_tuf_target_check_init(struct fota_tuf_target_check *c,
     size_t i;
     fota_err err;
 
-    if (c == NULL || target == NULL || target->n_hashes == 0 ||
-        target->n_hashes > FOTA_TUF_MAX_HASHES)
+    if (c == NULL)
         return FOTA_E_INVALID;
+    /* Cleared before anything can fail, so that final() and abort() after a
+     * failed init find no hash context to release instead of stack garbage. */
     memset(c, 0, sizeof(*c));
+    if (target == NULL || target->n_hashes == 0 || target->n_hashes > FOTA_TUF_MAX_HASHES)
+        return FOTA_E_INVALID;
     c->target = target;
     for (i = 0; i < target->n_hashes; i++) {
         if (target->hashes[i].digest_len != fota_hash_len(target->hashes[i].alg)) {

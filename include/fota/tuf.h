@@ -128,7 +128,8 @@ typedef struct fota_tuf_client fota_tuf_client;
 /* Create a client over port. Loads "root.json" through port->load and checks
  * that it is root metadata signed by its own threshold (expiry is not checked
  * here: an expired root may still be updated). Fails with the reason when the
- * stored root is missing or not valid; no fetch is made. limits may be NULL. */
+ * stored root is missing or not valid; no fetch is made. limits may be NULL;
+ * a zero in any limit is FOTA_E_INVALID. */
 fota_err fota_tuf_client_new(const struct fota_tuf_port *port,
                              const struct fota_tuf_limits *limits,
                              fota_tuf_client **ret_client);
@@ -163,7 +164,9 @@ struct fota_tuf_target {
 /* Find the target `path` after a successful refresh: top-level targets,
  * then delegations searched lazily, pre-order depth first, terminating
  * delegations honoured, each role fetched at most once per client, never a
- * role that snapshot does not list. FOTA_E_NO_TARGET when no role lists it. */
+ * role that snapshot does not list. FOTA_E_NO_TARGET when no role lists it;
+ * FOTA_E_LIMIT when the delegation budget (max_delegations roles visited) or
+ * the cap on roles kept in memory (4 x max_delegations) runs out first. */
 fota_err fota_tuf_find_target(fota_tuf_client *client, const char *path,
                               struct fota_tuf_target *ret_target);
 

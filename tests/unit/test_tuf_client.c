@@ -1338,6 +1338,321 @@ static void test_fetch_failures(void **state)
     assert_false(is_local(t, "targets.json"));
 }
 
+/* ---- review fixes (each failed before its fix) ----------------------------- */
+
+/* Spec 5.3.11 with a port that fails: when removing the stale timestamp
+ * fails, the root that rotated its keys must not be stored yet, or the next
+ * run (starting from that root) can no longer see the rotation and the
+ * fast-forwarded timestamp blocks every update for good. */
+static void test_fast_forward_remove_fails_before_root_store(void **state)
+{
+    struct t *t = *state;
+    struct fx_key *ts_keys[2] = { &K[1], &K[8] };
+
+    assert_int_equal(refresh(t), FOTA_OK);
+    fx_set_version(t->r.ts, 100);
+    fx_publish(&t->r);
+    assert_int_equal(refresh(t), FOTA_OK);
+
+    fx_root_role(t->r.root, "timestamp", ts_keys, 2, 1);
+    fx_set_version(t->r.root, 2);
+    fx_publish_root(&t->r);
+    fx_set_version(t->r.ts, 2);
+    t->r.ts_signer = &K[8];
+    fx_publish(&t->r);
+
+    t->m.fail_remove = "timestamp.json";
+    assert_int_equal(refresh(t), FOTA_E_IO);
+    assert_true(fx_same(&t->m, "root.json", "1.root.json"));
+    assert_int_equal(fx_count(&t->m.stored, "root.json"), 0);
+
+    /* the port works again: the rotation is seen again and recovery runs */
+    t->m.fail_remove = NULL;
+    assert_int_equal(refresh(t), FOTA_OK);
+    assert_int_equal(fota_tuf_version(t->c, "timestamp"), 2);
+    assert_true(fx_same(&t->m, "root.json", "2.root.json"));
+
+    /* a power cut right after the removal (the root store never happens)
+     * is the same as a failed store: the next run recovers */
+    fx_root_role(t->r.root, "snapshot", &ts_keys[1], 1, 1);
+    fx_set_version(t->r.root, 3);
+    fx_publish_root(&t->r);
+    t->r.sn_signer = &K[8];
+    fx_set_version(t->r.sn, 2);
+    fx_set_version(t->r.ts, 3);
+    fx_publish(&t->r);
+    t->m.fail_store = "root.json";
+    assert_int_equal(refresh(t), FOTA_E_IO);
+    assert_false(is_local(t, "timestamp.json"));
+    assert_false(is_local(t, "snapshot.json"));
+    assert_true(fx_same(&t->m, "root.json", "2.root.json"));
+    t->m.fail_store = NULL;
+    assert_int_equal(refresh(t), FOTA_OK);
+    assert_int_equal(fota_tuf_version(t->c, "root"), 3);
+}
+
+/* A delegated role named like a top-level role in another letter case would
+ * be stored over root.json (or timestamp.json ...) on a store that ignores
+ * case, and the device could never load its trusted root again. */
+static void test_reserved_names_any_case(void **state)
+{
+    struct t *t = *state;
+    static const char *const p_all[] = { "*", NULL };
+    static const char *const names[] = { "Root", "TIMESTAMP", "snapShot", "Targets" };
+    struct fota_tuf_target tg;
+    struct fota_tuf_port port;
+    json_t *role;
+
+    t->m.local.fold_case = 1;
+    role = fx_delegate(t->r.roles[0].sig, "Root", (struct fx_key *[]){ &K[4] }, 1, 1, 0,
+                       p_all, NULL);
+    fx_add_role(&t->r, "Root", &K[4]);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        json_object_set_new(role, "name", json_string(names[i]));
+        snprintf(t->r.roles[1].name, sizeof(t->r.roles[1].name), "%s", names[i]);
+        fx_publish(&t->r);
+        assert_int_equal(refresh(t), FOTA_E_ROLE);
+        if (t->c != NULL)
+            assert_int_equal(fota_tuf_find_target(t->c, "x", &tg), FOTA_E_STATE);
+        /* the trusted root is still a root */
+        fota_tuf_client_free(t->c);
+        t->c = NULL;
+        port = fx_port(&t->m);
+        assert_int_equal(fota_tuf_client_new(&port, NULL, &t->c), FOTA_OK);
+    }
+    assert_false(is_local(t, "targets.json"));
+}
+
+/* 5.3.1: the client MUST walk the root chain; a limit of 0 would switch that
+ * off without a word, so it is refused like the other zero limits. */
+static void test_zero_limits_refused(void **state)
+{
+    struct t *t = *state;
+    struct fota_tuf_port port = fx_port(&t->m);
+    struct fota_tuf_limits l;
+
+    fota_tuf_limits_default(&l);
+    l.max_root_rotations = 0;
+    assert_int_equal(fota_tuf_client_new(&port, &l, &t->c), FOTA_E_INVALID);
+    assert_null(t->c);
+    fota_tuf_limits_default(&l);
+    l.max_delegations = 0;
+    assert_int_equal(fota_tuf_client_new(&port, &l, &t->c), FOTA_E_INVALID);
+    assert_null(t->c);
+}
+
+/* A failed init leaves a check that final() and abort() can take. */
+static void test_target_check_failed_init(void **state)
+{
+    struct fota_tuf_target bad;
+    struct fota_tuf_target_check ck;
+
+    (void)state;
+    memset(&bad, 0, sizeof(bad));
+    bad.length = 4;
+    memset(&ck, 0xa5, sizeof(ck));
+    assert_int_equal(fota_tuf_target_check_init(&ck, &bad), FOTA_E_INVALID);
+    assert_int_not_equal(fota_tuf_target_check_update(&ck, "data", 4), FOTA_OK);
+    assert_int_not_equal(fota_tuf_target_check_final(&ck), FOTA_OK);
+    fota_tuf_target_check_abort(&ck);
+
+    /* a digest length that does not fit the algorithm */
+    bad.n_hashes = 1;
+    bad.hashes[0].alg = FOTA_HASH_SHA256;
+    bad.hashes[0].digest_len = 20;
+    memset(&ck, 0xa5, sizeof(ck));
+    assert_int_equal(fota_tuf_target_check_init(&ck, &bad), FOTA_E_INVALID);
+    assert_int_not_equal(fota_tuf_target_check_final(&ck), FOTA_OK);
+    fota_tuf_target_check_abort(&ck);
+}
+
+/* Roles kept in memory per client are capped (4 x max_delegations): a
+ * repository with many bins cannot make one long-lived client hold them all. */
+static void test_roles_kept_cap(void **state)
+{
+    struct t *t = *state;
+    struct fota_tuf_limits l;
+    struct fota_tuf_target tg;
+    char name[16], path[16];
+
+    for (int i = 0; i < 9; i++) {
+        const char *paths[2] = { path, NULL };
+        struct fx_role *r;
+        snprintf(name, sizeof(name), "D%d", i);
+        snprintf(path, sizeof(path), "f%d", i);
+        r = delegate(t, "targets", name, &K[4], 0, paths, NULL);
+        fx_add_target(r->sig, path, "d");
+    }
+    fx_publish(&t->r);
+    fota_tuf_limits_default(&l);
+    l.max_delegations = 2;               /* 8 roles kept: targets + 7 */
+    assert_int_equal(refresh_with(t, &l), FOTA_OK);
+    for (int i = 0; i < 7; i++) {
+        snprintf(path, sizeof(path), "f%d", i);
+        assert_int_equal(fota_tuf_find_target(t->c, path, &tg), FOTA_OK);
+    }
+    assert_int_equal(fota_tuf_find_target(t->c, "f7", &tg), FOTA_E_LIMIT);
+    assert_int_equal(fx_count(&t->m.fetched, "1.D7.json"), 0);
+    assert_non_null(strstr(fota_tuf_errmsg(t->c), "roles"));
+    /* what is kept stays usable */
+    assert_int_equal(fota_tuf_find_target(t->c, "f0", &tg), FOTA_OK);
+    assert_string_equal(tg.role, "D0");
+    assert_int_equal(fota_tuf_find_target(t->c, "file1.txt", &tg), FOTA_OK);
+}
+
+/* Names from metadata reach the log only through show(): a role name or a
+ * hash algorithm with a newline must not forge log lines. */
+static void test_untrusted_names_in_log(void **state)
+{
+    struct t *t = *state;
+    static const char *const p_all[] = { "*", NULL };
+    struct fota_tuf_target tg;
+    struct fx_role *a;
+    json_t *hashes;
+
+    a = delegate(t, "targets", "evil\n[REJECT] forged", &K[4], 0, p_all, NULL);
+    fx_add_target(a->sig, "x", "a");
+    fx_publish(&t->r);
+    assert_int_equal(refresh(t), FOTA_OK);
+    assert_int_equal(fota_tuf_find_target(t->c, "x", &tg), FOTA_OK);
+    assert_string_equal(tg.role, "evil\n[REJECT] forged");
+    assert_int_equal(t->m.n_ctrl_lines, 0);
+    assert_int_equal(fota_tuf_find_target(t->c, "nope", &tg), FOTA_E_NO_TARGET);
+    assert_int_equal(t->m.n_ctrl_lines, 0);
+    assert_null(strchr(fota_tuf_errmsg(t->c), '\n'));
+
+    /* a metafile hash whose algorithm name carries a newline */
+    t->r.sn_hashes = 1;
+    fx_publish(&t->r);
+    t->r.sn_manual = 1;
+    hashes = json_object_get(json_object_get(json_object_get(t->r.sn, "meta"),
+                                             "targets.json"), "hashes");
+    json_object_set_new(hashes, "x\ny", json_integer(1));
+    fx_set_version(t->r.sn, 2);
+    fx_set_version(t->r.ts, 2);
+    fx_publish(&t->r);
+    assert_int_equal(refresh(t), FOTA_E_PARSE);
+    assert_int_equal(t->m.n_ctrl_lines, 0);
+    assert_null(strchr(fota_tuf_errmsg(t->c), '\n'));
+}
+
+/* Port failures on every step end cleanly (no leak under LeakSanitizer),
+ * store nothing unverified, and a failed local load is only a note. */
+static void test_port_failures(void **state)
+{
+    struct t *t = *state;
+    static const char *const p_all[] = { "*", NULL };
+    struct fota_tuf_target tg;
+    struct fx_role *a;
+
+    a = delegate(t, "targets", "A", &K[4], 0, p_all, NULL);
+    fx_add_target(a->sig, "x", "a");
+    fx_publish(&t->r);
+
+    t->m.fail_store = "timestamp.json";
+    assert_int_equal(refresh(t), FOTA_E_IO);
+    assert_false(is_local(t, "timestamp.json"));
+    t->m.fail_store = "snapshot.json";
+    assert_int_equal(refresh(t), FOTA_E_IO);
+    assert_false(is_local(t, "snapshot.json"));
+    t->m.fail_store = "targets.json";
+    assert_int_equal(refresh(t), FOTA_E_IO);
+    assert_false(is_local(t, "targets.json"));
+    t->m.fail_store = "A.json";
+    assert_int_equal(refresh(t), FOTA_OK);
+    assert_int_equal(fota_tuf_find_target(t->c, "x", &tg), FOTA_E_IO);
+    assert_false(is_local(t, "A.json"));
+    t->m.fail_store = NULL;
+    assert_int_equal(fota_tuf_find_target(t->c, "x", &tg), FOTA_OK);
+    assert_int_equal(fx_count(&t->m.fetched, "1.A.json"), 2);
+
+    /* stored copies that cannot be read are fetched again */
+    t->m.fail_load = "snapshot.json";
+    assert_int_equal(refresh(t), FOTA_OK);
+    assert_fetched(t, "2.root.json", "timestamp.json", "1.snapshot.json", NULL);
+    t->m.fail_load = "A.json";
+    assert_int_equal(refresh(t), FOTA_OK);
+    assert_int_equal(fota_tuf_find_target(t->c, "x", &tg), FOTA_OK);
+    assert_int_equal(fx_count(&t->m.fetched, "1.A.json"), 1);
+    t->m.fail_load = "root.json";
+    assert_int_equal(refresh(t), FOTA_E_IO);
+    assert_null(t->c);
+    t->m.fail_load = NULL;
+}
+
+/* Allocation failures inside jansson (every metadata parse and most shape
+ * checks allocate through it): each run must end with a reason code, never
+ * crash, and leak nothing (LeakSanitizer in the sanitizer build). */
+static long alloc_budget = -1;      /* allocations left before failing; -1: never */
+static int alloc_failed;
+
+static void *failing_malloc(size_t n)
+{
+    if (alloc_budget == 0) {
+        alloc_failed = 1;
+        return NULL;
+    }
+    if (alloc_budget > 0)
+        alloc_budget--;
+    return malloc(n);
+}
+
+static void test_allocation_failures(void **state)
+{
+    struct t *t = *state;
+    static const char *const p_all[] = { "*", NULL };
+    struct fota_tuf_target tg;
+    struct fx_blob root = snap_local(t, "root.json");
+    struct fx_role *a;
+    long n;
+
+    a = delegate(t, "targets", "A", &K[4], 0, p_all, NULL);
+    fx_add_target(a->sig, "x", "a");
+    fx_publish(&t->r);
+    for (n = 0; n < 100000; n++) {
+        struct fota_tuf_port port = fx_port(&t->m);
+        fota_err err;
+
+        fx_files_free(&t->m.local);
+        fx_put(&t->m.local, "root.json", root.data, root.len);
+        fota_tuf_client_free(t->c);
+        t->c = NULL;
+        fx_new_run(&t->m);
+        alloc_failed = 0;
+        alloc_budget = n;
+        json_set_alloc_funcs(failing_malloc, free);
+        err = fota_tuf_client_new(&port, NULL, &t->c);
+        if (err == FOTA_OK)
+            err = fota_tuf_refresh(t->c);
+        if (err == FOTA_OK)
+            err = fota_tuf_find_target(t->c, "x", &tg);
+        json_set_alloc_funcs(malloc, free);
+        alloc_budget = -1;
+        if (!alloc_failed) {
+            assert_int_equal(err, FOTA_OK);
+            break;
+        }
+        /* a failed allocation is never success, and never stores a file
+         * that did not verify: whatever is stored is what the repository
+         * served */
+        assert_int_not_equal(err, FOTA_OK);
+        for (size_t i = 0; i < t->m.stored.n; i++) {
+            const char *name = t->m.stored.v[i];
+            assert_true(strcmp(name, "timestamp.json") == 0 ||
+                        fx_same(&t->m, name, strcmp(name, "snapshot.json") == 0
+                                                 ? "1.snapshot.json"
+                                                 : strcmp(name, "targets.json") == 0
+                                                       ? "1.targets.json"
+                                                       : "1.A.json"));
+        }
+    }
+    if (t->m.verbose)
+        fprintf(stderr, "  %ld allocation points failed in turn\n", n);
+    assert_true(n > 10);
+    assert_true(n < 100000);
+    free(root.data);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1394,6 +1709,14 @@ int main(void)
         T(test_target_check),
         T(test_target_check_all_hashes),
         T(test_fetch_failures),
+        T(test_fast_forward_remove_fails_before_root_store),
+        T(test_reserved_names_any_case),
+        T(test_zero_limits_refused),
+        T(test_target_check_failed_init),
+        T(test_roles_kept_cap),
+        T(test_untrusted_names_in_log),
+        T(test_port_failures),
+        T(test_allocation_failures),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

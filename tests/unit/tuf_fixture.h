@@ -37,12 +37,27 @@ struct fx_blob {
 struct fx_files {
     struct fx_blob *v;
     size_t n, cap;
+    int fold_case;      /* names compared ignoring ASCII case, as on FAT or
+                         * a default macOS volume */
 };
+
+static inline int fx_name_eq(const struct fx_files *f, const char *a, const char *b)
+{
+    if (!f->fold_case)
+        return strcmp(a, b) == 0;
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
 
 static inline struct fx_blob *fx_find(struct fx_files *f, const char *name)
 {
     for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->v[i].name, name) == 0)
+        if (fx_name_eq(f, f->v[i].name, name))
             return &f->v[i];
     return NULL;
 }
@@ -141,8 +156,13 @@ struct fx_mem {
     struct fx_names removed;
     size_t n_reject;
     char last_reject[2048];
+    size_t n_ctrl_lines;        /* log lines holding a control character */
     int64_t now;
     int verbose;
+    /* fault injection: the port fails these operations with FOTA_E_IO */
+    const char *fail_store;     /* store of this name */
+    const char *fail_remove;    /* remove of this name */
+    const char *fail_load;      /* load of this name */
 };
 
 static inline fota_err fx_copy_out(const struct fx_blob *b, size_t max_len, uint8_t **ret_buf,
@@ -177,6 +197,8 @@ static inline fota_err fx_load(void *ctx, const char *name, size_t max_len, uint
 {
     struct fx_mem *m = ctx;
 
+    if (m->fail_load != NULL && strcmp(m->fail_load, name) == 0)
+        return FOTA_E_IO;
     return fx_copy_out(fx_find(&m->local, name), max_len, ret_buf, ret_len);
 }
 
@@ -184,6 +206,8 @@ static inline fota_err fx_store(void *ctx, const char *name, const uint8_t *buf,
 {
     struct fx_mem *m = ctx;
 
+    if (m->fail_store != NULL && strcmp(m->fail_store, name) == 0)
+        return FOTA_E_IO;
     fx_names_add(&m->stored, name);
     fx_put(&m->local, name, buf, len);
     return FOTA_OK;
@@ -193,6 +217,8 @@ static inline fota_err fx_remove(void *ctx, const char *name)
 {
     struct fx_mem *m = ctx;
 
+    if (m->fail_remove != NULL && strcmp(m->fail_remove, name) == 0)
+        return FOTA_E_IO;
     fx_names_add(&m->removed, name);
     fx_del(&m->local, name);
     return FOTA_OK;
@@ -208,6 +234,12 @@ static inline void fx_log(void *ctx, enum fota_tuf_log_level level, const char *
     struct fx_mem *m = ctx;
     static const char *const tag[] = { "check ", "info  ", "REJECT" };
 
+    for (const char *p = line; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            m->n_ctrl_lines++;
+            break;
+        }
+    }
     if (level == FOTA_TUF_LOG_REJECT) {
         m->n_reject++;
         snprintf(m->last_reject, sizeof(m->last_reject), "%s", line);
@@ -233,6 +265,7 @@ static inline void fx_new_run(struct fx_mem *m)
     fx_names_clear(&m->removed);
     m->n_reject = 0;
     m->last_reject[0] = '\0';
+    m->n_ctrl_lines = 0;
 }
 
 static inline void fx_mem_free(struct fx_mem *m)
