@@ -20,6 +20,17 @@
 
 /* ---- files ------------------------------------------------------------ */
 
+/*
+ * When a function of this section fails with FOTA_E_IO or FOTA_E_NOT_FOUND,
+ * errno holds the system's reason (EACCES, ENOSPC, EEXIST, ...; EINVAL for
+ * a path that is not a regular file), so that a program can say why.
+ */
+
+/* Called with each chunk of a stream (a file being read, an HTTP body), in
+ * order. Any return other than FOTA_OK stops the stream at once and becomes
+ * its result. */
+typedef fota_err (*fota_posix_sink)(void *ctx, const uint8_t *data, size_t len);
+
 /* 1 when name is usable as one file name inside a directory: not empty, no
  * "/", not "." or "..", at most 255 bytes. */
 int fota_posix_name_ok(const char *name);
@@ -63,6 +74,8 @@ struct fota_posix_atomic {
     int dir_fd;
     char *tmp_name;   /* inside the directory */
     char *final_name;
+    unsigned mode;    /* set by fota_posix_atomic_open_path */
+    unsigned flags;   /* private */
 };
 
 fota_err fota_posix_atomic_open(struct fota_posix_atomic *a, const char *dir,
@@ -72,7 +85,52 @@ fota_err fota_posix_atomic_write(struct fota_posix_atomic *a, const void *data,
 /* fsync, rename onto the final name, fsync the directory. On failure the
  * temp file is removed and the final name keeps its previous content. */
 fota_err fota_posix_atomic_commit(struct fota_posix_atomic *a);
+/* Releases everything and removes the temp file. Calling it again, or after
+ * a commit, does nothing; so does calling it on a struct whose fd and dir_fd
+ * are -1 and whose names are NULL (one that was never opened). */
 void fota_posix_atomic_abort(struct fota_posix_atomic *a);
+
+/* Flags of fota_posix_atomic_open_path and fota_posix_write_file. */
+#define FOTA_POSIX_NO_REPLACE 1u /* never replace an existing file */
+
+/*
+ * fota_posix_atomic_open for a file named by a path (its directory is the
+ * part before the last "/", or "." when there is none; the last component
+ * must pass fota_posix_name_ok). The temp file is created mode 0600 and gets
+ * exactly `mode` (the umask does not apply) on commit, so a private key is
+ * never readable by others, not even while it is written. With
+ * FOTA_POSIX_NO_REPLACE, commit links the file into place instead of
+ * renaming it over the final name: it fails with FOTA_E_IO and errno EEXIST
+ * when that name exists, and never replaces it, even in a race.
+ */
+fota_err fota_posix_atomic_open_path(struct fota_posix_atomic *a, const char *path,
+                                     unsigned mode, unsigned flags);
+
+/* fota_posix_atomic_commit under name, in the same directory, instead of the
+ * name given at open: for a file named after its content (a target stored
+ * under its hash). name must pass fota_posix_name_ok (FOTA_E_INVALID
+ * otherwise). Everything is released whatever the result. */
+fota_err fota_posix_atomic_commit_as(struct fota_posix_atomic *a, const char *name);
+
+/* Write path with exactly buf[0..len): fota_posix_atomic_open_path,
+ * fota_posix_atomic_write, fota_posix_atomic_commit. */
+fota_err fota_posix_write_file(const char *path, const void *buf, size_t len, unsigned mode,
+                               unsigned flags);
+
+/* Create dir and every missing parent (mode 0755), like `mkdir -p`.
+ * FOTA_E_IO, errno ENOTDIR, when a component exists and is not a
+ * directory. */
+fota_err fota_posix_mkdirs(const char *dir);
+
+/*
+ * Read the regular file at path and pass its bytes to sink in chunks, never
+ * holding it whole. A file longer than max_len (checked against its size
+ * first, then while reading) gives FOTA_E_LENGTH, and no chunk that would
+ * pass max_len reaches sink. FOTA_E_NOT_FOUND, FOTA_E_IO as for
+ * fota_posix_read_file; any other failure is the sink's.
+ */
+fota_err fota_posix_file_stream(const char *path, uint64_t max_len, fota_posix_sink sink,
+                                void *ctx);
 
 /* ---- clock ------------------------------------------------------------ */
 
@@ -107,8 +165,9 @@ fota_err fota_posix_http_init(struct fota_posix_http *h);
 void fota_posix_http_cleanup(struct fota_posix_http *h);
 
 /* Called with each chunk of a response body, in order. Any return other
- * than FOTA_OK aborts the transfer at once and becomes its result. */
-typedef fota_err (*fota_posix_http_sink)(void *ctx, const uint8_t *data, size_t len);
+ * than FOTA_OK aborts the transfer at once and becomes its result. (The same
+ * type as fota_posix_sink, under its older name.) */
+typedef fota_posix_sink fota_posix_http_sink;
 
 /*
  * GET url and pass the body to sink. A Content-Length above max_len is

@@ -20,8 +20,9 @@
 #include "fota/crypto.h"
 #include "fota/error.h"
 
+#include "test_util.h"
+
 #define VEC FOTA_TEST_VECTORS
-#define MAX_VECTOR_FILE (4u << 20)
 
 /* A failure leaves ret_* untouched: the tests check that against this. */
 static char untouched_marker;
@@ -30,54 +31,10 @@ static char untouched_marker;
 
 /* ---- helpers -------------------------------------------------------------- */
 
-/* Whole file, NUL-terminated (the NUL is not counted). */
-static char *read_file(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0;
-
-    if (f == NULL) {
-        fail_msg("cannot open %s", path);
-    }
-    buf = malloc(MAX_VECTOR_FILE + 1);
-    assert_non_null(buf);
-    len = fread(buf, 1, MAX_VECTOR_FILE + 1, f);
-    assert_int_equal(ferror(f), 0);
-    fclose(f);
-    assert_true(len <= MAX_VECTOR_FILE);
-    buf[len] = '\0';
-    if (ret_len != NULL) {
-        *ret_len = len;
-    }
-    return buf;
-}
-
-static char *read_vector(const char *rel, size_t *ret_len)
-{
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof(path), "%s/%s", VEC, rel);
-
-    assert_true(n > 0 && (size_t)n < sizeof(path));
-    return read_file(path, ret_len);
-}
-
-/* Read a one-line file and drop the trailing newline. */
-static char *read_vector_line(const char *rel)
-{
-    size_t len = 0;
-    char *s = read_vector(rel, &len);
-
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r')) {
-        s[--len] = '\0';
-    }
-    return s;
-}
-
 /* Decode a hex file (one line) into a malloc'ed buffer. */
 static uint8_t *read_vector_hex(const char *rel, size_t *ret_len)
 {
-    char *hex = read_vector_line(rel);
+    char *hex = tu_read_vector_line(rel);
     size_t hlen = strlen(hex);
     uint8_t *out = malloc(hlen / 2 + 1);
 
@@ -104,7 +61,7 @@ static const struct key_info key_infos[] = {
 
 static const struct key_info *key_info_of(const char *name)
 {
-    for (size_t i = 0; i < sizeof(key_infos) / sizeof(key_infos[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(key_infos); i++) {
         if (strncmp(name, key_infos[i].prefix, strlen(key_infos[i].prefix)) == 0) {
             return &key_infos[i];
         }
@@ -121,10 +78,10 @@ static char *tuf_public_of(const char *name)
 
     if (ki->type == FOTA_KEY_ED25519) {
         snprintf(rel, sizeof(rel), "keys/%s.pub.raw.hex", name);
-        return read_vector_line(rel);
+        return tu_read_vector_line(rel);
     }
     snprintf(rel, sizeof(rel), "keys/%s.pub.pem", name);
-    return read_vector(rel, NULL);
+    return tu_read_vector(rel, NULL);
 }
 
 static fota_pubkey *pubkey_from_tuf_vec(const char *name)
@@ -167,7 +124,7 @@ static fota_pubkey *pubkey_from_raw_vec(const char *name)
 static fota_privkey *privkey_from_vec(const char *rel)
 {
     size_t len = 0;
-    char *pem = read_vector(rel, &len);
+    char *pem = tu_read_vector(rel, &len);
     fota_privkey *key = NULL;
     fota_err rc = fota_privkey_from_pem(pem, len, &key);
 
@@ -176,15 +133,6 @@ static fota_privkey *privkey_from_vec(const char *rel)
     }
     free(pem);
     return key;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
 }
 
 /* The 1 MiB message "@lcg1m" of gen.sh. */
@@ -210,8 +158,7 @@ static int have_openssl(void)
     static int cached = -1;
 
     if (cached < 0) {
-        int st = system("openssl version >/dev/null 2>&1");
-        cached = (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        cached = tu_run_ok("openssl version >/dev/null 2>&1");
     }
     return cached;
 }
@@ -228,15 +175,14 @@ static int openssl_verifies(fota_key_type type, const char *key_path, int pubin,
 {
     char dir[] = "/tmp/fota-test-crypto-XXXXXX";
     char msg_path[PATH_MAX], sig_path[PATH_MAX], cmd[3 * PATH_MAX];
-    int st;
     int ok;
 
     assert_non_null(mkdtemp(dir));
     snprintf(msg_path, sizeof(msg_path), "%s/msg", dir);
     snprintf(sig_path, sizeof(sig_path), "%s/sig", dir);
-    write_file(sig_path, sig, sig_len);
+    tu_write_file(sig_path, sig, sig_len);
     if (type == FOTA_KEY_ED25519) {
-        write_file(msg_path, msg, msg_len);
+        tu_write_file(msg_path, msg, msg_len);
         snprintf(cmd, sizeof(cmd),
                  "openssl pkeyutl -verify %s -inkey '%s' -rawin -in '%s' -sigfile '%s' >/dev/null 2>&1",
                  pubin ? "-pubin" : "", key_path, msg_path, sig_path);
@@ -244,7 +190,7 @@ static int openssl_verifies(fota_key_type type, const char *key_path, int pubin,
         uint8_t digest[FOTA_HASH_MAX_LEN];
 
         assert_int_equal(fota_hash(FOTA_HASH_SHA256, msg, msg_len, digest), FOTA_OK);
-        write_file(msg_path, digest, 32);
+        tu_write_file(msg_path, digest, 32);
         snprintf(cmd, sizeof(cmd),
                  "openssl pkeyutl -verify %s -inkey '%s' -in '%s' -sigfile '%s' -pkeyopt digest:sha256 %s"
                  " >/dev/null 2>&1",
@@ -253,8 +199,7 @@ static int openssl_verifies(fota_key_type type, const char *key_path, int pubin,
                      ? "-pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:32 -pkeyopt rsa_mgf1_md:sha256"
                      : "");
     }
-    st = system(cmd);
-    ok = (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ok = tu_run_ok(cmd);
     unlink(msg_path);
     unlink(sig_path);
     rmdir(dir);
@@ -265,14 +210,14 @@ static int openssl_verifies(fota_key_type type, const char *key_path, int pubin,
 
 static void test_openssl_signature_vectors(void **state)
 {
-    char *text = read_vector("signatures.txt", NULL);
-    char *save = NULL;
+    struct tu_lines it;
+    char *text = tu_lines_of_vector(&it, "signatures.txt");
     unsigned n = 0, failures = 0;
 
     (void)state;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        char *fsave = NULL;
-        char *key_name, *msg_name, *want, *sighex;
+    for (char *line = tu_lines_next_record(&it); line != NULL; line = tu_lines_next_record(&it)) {
+        char *field[4]; /* KEY MSG ok|bad SIGHEX */
+        const char *key_name, *msg_name, *sighex;
         char rel[256];
         size_t msg_len = 0, sig_len = 0;
         char *msg;
@@ -281,21 +226,17 @@ static void test_openssl_signature_vectors(void **state)
         fota_err expect;
         const char *note = strchr(line, '#');
 
-        if (line[0] == '#') {
-            continue;
-        }
         if (note == NULL) {
             note = "";
         }
-        key_name = strtok_r(line, " ", &fsave);
-        msg_name = strtok_r(NULL, " ", &fsave);
-        want = strtok_r(NULL, " ", &fsave);
-        sighex = strtok_r(NULL, " ", &fsave);
-        assert_non_null(sighex);
-        expect = strcmp(want, "ok") == 0 ? FOTA_OK : FOTA_E_SIGNATURE;
+        tu_split_fields(line, field, 4, it.lineno);
+        key_name = field[0];
+        msg_name = field[1];
+        sighex = field[3];
+        expect = strcmp(field[2], "ok") == 0 ? FOTA_OK : FOTA_E_SIGNATURE;
 
         snprintf(rel, sizeof(rel), "msg/%s", msg_name);
-        msg = read_vector(rel, &msg_len);
+        msg = tu_read_vector(rel, &msg_len);
         sig_len = strcmp(sighex, "-") == 0 ? 0 : strlen(sighex) / 2;
         sig = malloc(sig_len + 1);
         assert_non_null(sig);
@@ -337,7 +278,7 @@ static void test_openssl_signature_vectors(void **state)
 static void test_pubkey_equal_and_type(void **state)
 {
     static const char *names[] = { "ed25519", "ed25519-b", "p256", "p256-b", "rsa2048", "rsa2048-b", "rsa3072" };
-    enum { N = sizeof(names) / sizeof(names[0]) };
+    enum { N = TU_ARRAY_LEN(names) };
     fota_pubkey *tuf[N], *raw[N];
 
     (void)state;
@@ -424,8 +365,8 @@ static void test_bad_public_keys(void **state)
     unsigned failures = 0;
 
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *value = cases[i].public_file ? read_vector(cases[i].public_file, NULL) : strdup(cases[i].literal);
+    for (size_t i = 0; i < TU_ARRAY_LEN(cases); i++) {
+        char *value = cases[i].public_file ? tu_read_vector(cases[i].public_file, NULL) : strdup(cases[i].literal);
         fota_pubkey *key = UNTOUCHED_PUB;
         fota_err rc;
 
@@ -467,7 +408,7 @@ static void test_bad_raw_public_keys(void **state)
     unsigned failures = 0;
 
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(cases); i++) {
         size_t len = 0;
         uint8_t *der = read_vector_hex(cases[i].hex_file, &len);
         fota_pubkey *key = UNTOUCHED_PUB;
@@ -540,11 +481,11 @@ static void test_bad_private_keys(void **state)
     unsigned failures = 0;
 
     (void)state;
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) + sizeof(literals) / sizeof(literals[0]); i++) {
-        int from_file = i < sizeof(files) / sizeof(files[0]);
-        const char *what = from_file ? files[i] : literals[i - sizeof(files) / sizeof(files[0])];
+    for (size_t i = 0; i < TU_ARRAY_LEN(files) + TU_ARRAY_LEN(literals); i++) {
+        int from_file = i < TU_ARRAY_LEN(files);
+        const char *what = from_file ? files[i] : literals[i - TU_ARRAY_LEN(files)];
         size_t len = 0;
-        char *pem = from_file ? read_vector(what, &len) : strdup(what);
+        char *pem = from_file ? tu_read_vector(what, &len) : strdup(what);
         fota_privkey *key = UNTOUCHED_PRIV;
         fota_err rc;
 
@@ -585,7 +526,7 @@ static void test_openssl_private_keys(void **state)
     static const char *msgs[] = { "msg/empty.bin", "msg/abc.txt", "msg/bytes.bin", "msg/canonical.json" };
 
     (void)state;
-    for (size_t i = 0; i < sizeof(priv_cases) / sizeof(priv_cases[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(priv_cases); i++) {
         const struct key_info *ki = key_info_of(priv_cases[i].name);
         fota_privkey *priv = privkey_from_vec(priv_cases[i].file);
         fota_pubkey *pub = pubkey_from_tuf_vec(priv_cases[i].name);
@@ -604,9 +545,9 @@ static void test_openssl_private_keys(void **state)
         free(want_public);
 
         snprintf(pub_path, sizeof(pub_path), "%s/keys/%s.pub.pem", VEC, priv_cases[i].name);
-        for (size_t m = 0; m < sizeof(msgs) / sizeof(msgs[0]); m++) {
+        for (size_t m = 0; m < TU_ARRAY_LEN(msgs); m++) {
             size_t msg_len = 0, sig_len = 0;
-            char *msg = read_vector(msgs[m], &msg_len);
+            char *msg = tu_read_vector(msgs[m], &msg_len);
             uint8_t *sig = NULL;
             fota_err rc = fota_sign(priv, (const uint8_t *)msg, msg_len, &sig, &sig_len);
 
@@ -641,30 +582,31 @@ static void test_openssl_private_keys(void **state)
 /* ed25519 is deterministic: fota_sign must give openssl's very bytes. */
 static void test_ed25519_signature_is_openssl_s(void **state)
 {
-    char *text = read_vector("signatures.txt", NULL);
-    char *save = NULL;
+    struct tu_lines it;
+    char *text = tu_lines_of_vector(&it, "signatures.txt");
     unsigned n = 0;
 
     (void)state;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        char *fsave = NULL;
-        char *key_name = strtok_r(line, " ", &fsave);
-        char *msg_name = strtok_r(NULL, " ", &fsave);
-        char *want = strtok_r(NULL, " ", &fsave);
-        char *sighex = strtok_r(NULL, " ", &fsave);
+    for (char *line = tu_lines_next_record(&it); line != NULL; line = tu_lines_next_record(&it)) {
+        char *field[4]; /* KEY MSG ok|bad SIGHEX */
+        const char *key_name, *msg_name, *sighex;
         char rel[256], *msg;
         size_t msg_len = 0, sig_len = 0;
         uint8_t *sig = NULL;
         char hex[129];
         fota_privkey *priv;
 
-        if (line[0] == '#' || strncmp(key_name, "ed25519", 7) != 0 || strcmp(want, "ok") != 0) {
+        tu_split_fields(line, field, 4, it.lineno);
+        key_name = field[0];
+        msg_name = field[1];
+        sighex = field[3];
+        if (strncmp(key_name, "ed25519", 7) != 0 || strcmp(field[2], "ok") != 0) {
             continue;
         }
         snprintf(rel, sizeof(rel), "keys/%s.key.pem", key_name);
         priv = privkey_from_vec(rel);
         snprintf(rel, sizeof(rel), "msg/%s", msg_name);
-        msg = read_vector(rel, &msg_len);
+        msg = tu_read_vector(rel, &msg_len);
         assert_int_equal(fota_sign(priv, (const uint8_t *)msg, msg_len, &sig, &sig_len), FOTA_OK);
         assert_int_equal(sig_len, 64);
         fota_hex_encode(sig, sig_len, hex);
@@ -688,7 +630,7 @@ static void test_private_key_pem_round_trip(void **state)
     (void)state;
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/key.pem", dir);
-    for (size_t i = 0; i < sizeof(priv_cases) / sizeof(priv_cases[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(priv_cases); i++) {
         fota_privkey *priv = privkey_from_vec(priv_cases[i].file);
         fota_privkey *again = NULL;
         fota_pubkey *pub = pubkey_from_tuf_vec(priv_cases[i].name);
@@ -709,16 +651,14 @@ static void test_private_key_pem_round_trip(void **state)
         if (have_openssl()) {
             char out_path[PATH_MAX];
             char *got = NULL, *want = NULL;
-            int st;
 
             snprintf(out_path, sizeof(out_path), "%s/pub.pem", dir);
-            write_file(path, pem, pem_len);
+            tu_write_file(path, pem, pem_len);
             snprintf(cmd, sizeof(cmd), "openssl pkey -in '%s' -pubout -out '%s' 2>/dev/null", path, out_path);
-            st = system(cmd);
-            assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-            got = read_file(out_path, NULL);
+            assert_true(tu_run_ok(cmd));
+            got = tu_read_file(out_path, NULL);
             snprintf(out_path, sizeof(out_path), "keys/%s.pub.pem", priv_cases[i].name);
-            want = read_vector(out_path, NULL);
+            want = tu_read_vector(out_path, NULL);
             assert_string_equal(got, want);
             free(got);
             free(want);
@@ -743,7 +683,7 @@ static void test_generated_keys(void **state)
     (void)state;
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/key.pem", dir);
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(types); i++) {
         fota_privkey *priv = NULL, *other = NULL;
         fota_pubkey *pub = NULL, *other_pub = NULL;
         const char *keytype = NULL, *scheme = NULL;
@@ -775,7 +715,7 @@ static void test_generated_keys(void **state)
         }
         if (have_openssl()) {
             assert_int_equal(fota_privkey_to_pem(priv, &pem, &pem_len), FOTA_OK);
-            write_file(path, pem, pem_len);
+            tu_write_file(path, pem, pem_len);
             if (!openssl_verifies(types[i], path, 0, msg, sizeof(msg), sig, sig_len)) {
                 fail_msg("openssl does not verify a signature by a generated key of type %d", (int)types[i]);
             }
@@ -798,27 +738,24 @@ static void test_generated_keys(void **state)
 static void test_digest_vectors(void **state)
 {
     static const size_t chunks[] = { 1, 2, 3, 7, 31, 63, 64, 65, 127, 128, 129, 1000, 4093, 65537 };
-    char *text = read_vector("digests.txt", NULL);
-    char *save = NULL;
+    struct tu_lines it;
+    char *text = tu_lines_of_vector(&it, "digests.txt");
     unsigned n = 0;
 
     (void)state;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        char *fsave = NULL;
-        char *alg_name, *msg_name, *want;
+    for (char *line = tu_lines_next_record(&it); line != NULL; line = tu_lines_next_record(&it)) {
+        char *field[3]; /* ALG MSG HEX */
+        const char *alg_name, *msg_name, *want;
         fota_hash_alg alg;
         uint8_t *msg;
         size_t msg_len = 0;
         uint8_t out[FOTA_HASH_MAX_LEN];
         char hex[2 * FOTA_HASH_MAX_LEN + 1];
 
-        if (line[0] == '#') {
-            continue;
-        }
-        alg_name = strtok_r(line, " ", &fsave);
-        msg_name = strtok_r(NULL, " ", &fsave);
-        want = strtok_r(NULL, " ", &fsave);
-        assert_non_null(want);
+        tu_split_fields(line, field, 3, it.lineno);
+        alg_name = field[0];
+        msg_name = field[1];
+        want = field[2];
         assert_int_equal(fota_hash_alg_from_name(alg_name, &alg), FOTA_OK);
         assert_string_equal(fota_hash_alg_name(alg), alg_name);
         assert_int_equal(2 * fota_hash_len(alg), strlen(want));
@@ -828,7 +765,7 @@ static void test_digest_vectors(void **state)
             char rel[256];
 
             snprintf(rel, sizeof(rel), "msg/%s", msg_name);
-            msg = (uint8_t *)read_vector(rel, &msg_len);
+            msg = (uint8_t *)tu_read_vector(rel, &msg_len);
         }
 
         memset(out, 0, sizeof(out));
@@ -839,7 +776,7 @@ static void test_digest_vectors(void **state)
         }
 
         /* streaming in odd chunk sizes, with empty updates between */
-        for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+        for (size_t c = 0; c < TU_ARRAY_LEN(chunks); c++) {
             fota_hash_ctx ctx;
 
             if (msg_len > 100000 && chunks[c] > 1 && chunks[c] < 64) {
@@ -884,7 +821,7 @@ static void test_hash_abort_and_names(void **state)
     assert_int_equal(alg, FOTA_HASH_SHA256);
     assert_int_equal(fota_hash_alg_from_name("sha512", &alg), FOTA_OK);
     assert_int_equal(alg, FOTA_HASH_SHA512);
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(bad); i++) {
         alg = (fota_hash_alg)77;
         if (fota_hash_alg_from_name(bad[i], &alg) != FOTA_E_UNSUPPORTED || (int)alg != 77) {
             fail_msg("fota_hash_alg_from_name(\"%s\") not refused as unsupported", bad[i]);
@@ -931,7 +868,7 @@ static void test_hex(void **state)
     /* a NUL inside the counted length */
     assert_int_equal(fota_hex_decode("0\0", 2, one, 1), FOTA_E_PARSE);
     assert_int_equal(fota_hex_decode("\0\0", 2, one, 1), FOTA_E_PARSE);
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(bad); i++) {
         one[0] = 0x5a;
         if (fota_hex_decode(bad[i], 2, one, 1) != FOTA_E_PARSE) {
             fail_msg("fota_hex_decode(\"%s\") accepted", bad[i]);

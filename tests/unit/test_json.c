@@ -19,8 +19,8 @@
 #include "fota/error.h"
 #include "fota/json.h"
 
-#define VEC FOTA_TEST_VECTORS
-#define MAX_VECTOR_FILE (1u << 20)
+#include "test_util.h"
+
 #define BIG (1u << 20)
 
 static char untouched_marker;
@@ -28,29 +28,6 @@ static char untouched_marker;
 #define UNTOUCHED_STR ((char *)&untouched_marker)
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static char *read_vector(const char *rel, size_t *ret_len)
-{
-    char path[PATH_MAX];
-    FILE *f;
-    char *buf;
-    size_t len;
-
-    snprintf(path, sizeof(path), "%s/%s", VEC, rel);
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        fail_msg("cannot open %s", path);
-    }
-    buf = malloc(MAX_VECTOR_FILE + 1);
-    assert_non_null(buf);
-    len = fread(buf, 1, MAX_VECTOR_FILE + 1, f);
-    assert_int_equal(ferror(f), 0);
-    fclose(f);
-    assert_true(len <= MAX_VECTOR_FILE);
-    buf[len] = '\0';
-    *ret_len = len;
-    return buf;
-}
 
 /* Parse len bytes with the given caps; the value is released. Checks that a
  * failure leaves *ret_value untouched. */
@@ -99,7 +76,7 @@ static unsigned check_cases(const struct parse_case *cases, size_t n)
     return failures;
 }
 
-#define CHECK_CASES(c) assert_int_equal(check_cases((c), sizeof(c) / sizeof((c)[0])), 0)
+#define CHECK_CASES(c) assert_int_equal(check_cases((c), TU_ARRAY_LEN(c)), 0)
 
 /* "[[[...]]]" (or objects {"a":{"a":...}}) n deep; malloc'ed. */
 static char *nest(size_t n, int objects, int closed)
@@ -159,7 +136,7 @@ static void test_depth_cap(void **state)
     static const unsigned depths[] = { 1, 2, 3, 5, 31, FOTA_JSON_MAX_DEPTH, 33, 100 };
 
     (void)state;
-    for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(depths); i++) {
         unsigned d = depths[i];
 
         for (int objects = 0; objects < 2; objects++) {
@@ -421,29 +398,17 @@ static int has_control_byte(const char *s, size_t len)
 
 static void test_canonical_vectors(void **state)
 {
-    size_t len = 0;
-    char *text = read_vector("canonical.txt", &len);
-    char *line = text;
+    struct tu_lines it;
+    char *text = tu_lines_of_vector(&it, "canonical.txt");
     const char *input = NULL;
-    unsigned lineno = 0, in_lineno = 0, n = 0, failures = 0;
+    unsigned in_lineno = 0, n = 0, failures = 0;
 
     (void)state;
-    while (line < text + len) {
-        char *nl = memchr(line, '\n', (size_t)(text + len - line));
-        char *next = nl != NULL ? nl + 1 : text + len;
-
-        if (nl != NULL) {
-            *nl = '\0';
-        }
-        lineno++;
-        if (line[0] == '\0' || line[0] == '#') {
-            line = next;
-            continue;
-        }
+    for (char *line = tu_lines_next_record(&it); line != NULL; line = tu_lines_next_record(&it)) {
         if (strncmp(line, "in ", 3) == 0) {
             assert_null(input);
             input = line + 3;
-            in_lineno = lineno;
+            in_lineno = it.lineno;
         } else {
             json_t *v = NULL;
             char *out = UNTOUCHED_STR;
@@ -463,7 +428,7 @@ static void test_canonical_vectors(void **state)
             } else if (strcmp(line, "err unsupported") == 0) {
                 want_rc = FOTA_E_UNSUPPORTED;
             } else {
-                fail_msg("canonical.txt:%u: unknown line", lineno);
+                fail_msg("canonical.txt:%u: unknown line", it.lineno);
             }
 
             rc = fota_json_parse((const uint8_t *)input, strlen(input), BIG, FOTA_JSON_MAX_DEPTH, &v);
@@ -471,7 +436,6 @@ static void test_canonical_vectors(void **state)
                 fprintf(stderr, "canonical.txt:%u: parse: %s\n", in_lineno, fota_strerror(rc));
                 failures++;
                 input = NULL;
-                line = next;
                 continue;
             }
             rc = fota_json_canonical(v, BIG, &out, &out_len);
@@ -533,7 +497,6 @@ static void test_canonical_vectors(void **state)
             input = NULL;
             n++;
         }
-        line = next;
     }
     free(text);
     assert_null(input);

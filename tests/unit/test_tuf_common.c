@@ -23,8 +23,8 @@
 #include "fota/json.h"
 #include "fota/tuf.h"
 
-#define VEC FOTA_TEST_VECTORS
-#define MAX_VECTOR_FILE (1u << 20)
+#include "test_util.h"
+
 #define PYTHON "/usr/bin/python3"
 
 static char untouched_marker;
@@ -33,37 +33,12 @@ static char untouched_marker;
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static char *read_vector(const char *rel, size_t *ret_len)
-{
-    char path[PATH_MAX];
-    FILE *f;
-    char *buf;
-    size_t len;
-
-    snprintf(path, sizeof(path), "%s/%s", VEC, rel);
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        fail_msg("cannot open %s", path);
-    }
-    buf = malloc(MAX_VECTOR_FILE + 1);
-    assert_non_null(buf);
-    len = fread(buf, 1, MAX_VECTOR_FILE + 1, f);
-    assert_int_equal(ferror(f), 0);
-    fclose(f);
-    assert_true(len <= MAX_VECTOR_FILE);
-    buf[len] = '\0';
-    if (ret_len != NULL) {
-        *ret_len = len;
-    }
-    return buf;
-}
-
 /* Vector JSON files are read with jansson itself, not fota_json_parse: the
  * parser has its own tests. */
 static json_t *load_json(const char *rel)
 {
     size_t len = 0;
-    char *text = read_vector(rel, &len);
+    char *text = tu_read_vector(rel, &len);
     json_error_t jerr;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 
@@ -82,7 +57,7 @@ static fota_privkey *privkey_from_vec(const char *name)
     fota_privkey *key = NULL;
 
     snprintf(rel, sizeof(rel), "keys/%s.key.pem", name);
-    pem = read_vector(rel, &len);
+    pem = tu_read_vector(rel, &len);
     assert_int_equal(fota_privkey_from_pem(pem, len, &key), FOTA_OK);
     free(pem);
     return key;
@@ -211,13 +186,6 @@ static void expect_verify(const json_t *env, const json_t *keys, json_t *role, f
     json_decref(role);
 }
 
-static int run_ok(const char *cmd)
-{
-    int st = system(cmd);
-
-    return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
 /* ---- names --------------------------------------------------------------------- */
 
 static void test_encode_name(void **state)
@@ -249,7 +217,7 @@ static void test_encode_name(void **state)
     char out[256];
 
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(cases); i++) {
         size_t need = strlen(cases[i].out) + 1;
         fota_err rc;
 
@@ -300,7 +268,7 @@ static void test_key_json_of_openssl_keys(void **state)
     static const char *names[] = { "ed25519", "p256", "rsa2048" };
     struct fixture *f = *state;
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(names); i++) {
         fota_privkey *priv = privkey_from_vec(names[i]);
         json_t *obj = NULL;
         char id[FOTA_TUF_KEYID_HEX_LEN + 1];
@@ -361,7 +329,7 @@ static void test_key_parse(void **state)
     fota_pubkey_free(p_alt);
     fota_pubkey_free(rsa);
 
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(bad); i++) {
         json_t *obj = json_loads(bad[i].json, 0, NULL);
         fota_pubkey *key = UNTOUCHED_PUB;
         fota_err rc;
@@ -560,11 +528,38 @@ static void test_changed_signed_is_not_valid(void **state)
     }
 }
 
+/* The fixture's envelope with member removed (replacement NULL) or replaced
+ * (the reference is stolen) is refused as malformed. */
+static void expect_member_refused(const struct fixture *f, const json_t *role, const char *member,
+                                  json_t *replacement)
+{
+    json_t *env = json_deep_copy(f->envelope);
+
+    if (replacement == NULL) {
+        assert_int_equal(json_object_del(env, member), 0);
+    } else {
+        assert_int_equal(json_object_set_new(env, member, replacement), 0);
+    }
+    assert_int_equal(fota_tuf_verify_role(env, f->keys, role, NULL), FOTA_E_PARSE);
+    json_decref(env);
+}
+
+/* A valid ed25519 envelope with one more signature object sig (stolen) is
+ * refused as malformed. */
+static void expect_signature_refused(const struct fixture *f, const json_t *role, json_t *sig)
+{
+    json_t *env = envelope_with(f, "ed25519", NULL);
+
+    assert_non_null(sig);
+    assert_int_equal(json_array_append_new(json_object_get(env, "signatures"), sig), 0);
+    assert_int_equal(fota_tuf_verify_role(env, f->keys, role, NULL), FOTA_E_PARSE);
+    json_decref(env);
+}
+
 static void test_malformed_role_or_envelope(void **state)
 {
     struct fixture *f = *state;
     const char *ed = keyid_of(f, "ed25519");
-    json_t *env;
     json_t *role;
     json_t *bad_roles[] = {
         json_pack("{s:[s], s:i}", "keyids", ed, "threshold", 0),
@@ -580,7 +575,7 @@ static void test_malformed_role_or_envelope(void **state)
         json_pack("[s]", ed),
     };
 
-    for (size_t i = 0; i < sizeof(bad_roles) / sizeof(bad_roles[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(bad_roles); i++) {
         char what[64];
 
         assert_non_null(bad_roles[i]);
@@ -598,30 +593,15 @@ static void test_malformed_role_or_envelope(void **state)
     }
 
     /* envelopes: no signed, signed not an object, no signatures, signatures
-     * not an array, a signature without "sig", a key id that is not a string */
-    env = json_deep_copy(f->envelope);
-    json_object_del(env, "signed");
-    assert_int_equal(fota_tuf_verify_role(env, f->keys, role, NULL), FOTA_E_PARSE);
-    json_object_set_new(env, "signed", json_array());
-    assert_int_equal(fota_tuf_verify_role(env, f->keys, role, NULL), FOTA_E_PARSE);
-    json_decref(env);
+     * not an array */
+    expect_member_refused(f, role, "signed", NULL);
+    expect_member_refused(f, role, "signed", json_array());
+    expect_member_refused(f, role, "signatures", NULL);
+    expect_member_refused(f, role, "signatures", json_object());
 
-    env = json_deep_copy(f->envelope);
-    json_object_del(env, "signatures");
-    assert_int_equal(fota_tuf_verify_role(env, f->keys, role, NULL), FOTA_E_PARSE);
-    json_object_set_new(env, "signatures", json_object());
-    assert_int_equal(fota_tuf_verify_role(env, f->keys, role, NULL), FOTA_E_PARSE);
-    json_decref(env);
-
-    env = envelope_with(f, "ed25519", NULL);
-    json_array_append_new(json_object_get(env, "signatures"), json_pack("{s:s}", "keyid", ed));
-    assert_int_equal(fota_tuf_verify_role(env, f->keys, role, NULL), FOTA_E_PARSE);
-    json_decref(env);
-
-    env = envelope_with(f, "ed25519", NULL);
-    json_array_append_new(json_object_get(env, "signatures"), json_pack("{s:i, s:s}", "keyid", 1, "sig", "00"));
-    assert_int_equal(fota_tuf_verify_role(env, f->keys, role, NULL), FOTA_E_PARSE);
-    json_decref(env);
+    /* a signature without "sig", a key id that is not a string */
+    expect_signature_refused(f, role, json_pack("{s:s}", "keyid", ed));
+    expect_signature_refused(f, role, json_pack("{s:i, s:s}", "keyid", 1, "sig", "00"));
 
     json_decref(role);
 }
@@ -648,7 +628,7 @@ static int securesystemslib_verifies(const json_t *env, const json_t *keys)
     FILE *fp;
     int ok;
 
-    if (!run_ok(PYTHON " -c 'import securesystemslib.signer' >/dev/null 2>&1")) {
+    if (!tu_run_ok(PYTHON " -c 'import securesystemslib.signer' >/dev/null 2>&1")) {
         return -1;
     }
     assert_non_null(mkdtemp(dir));
@@ -662,7 +642,7 @@ static int securesystemslib_verifies(const json_t *env, const json_t *keys)
     assert_int_equal(json_dump_file(env, env_path, 0), 0);
     assert_int_equal(json_dump_file(keys, keys_path, 0), 0);
     snprintf(cmd, sizeof(cmd), PYTHON " '%s' '%s' '%s'", py, env_path, keys_path);
-    ok = run_ok(cmd);
+    ok = tu_run_ok(cmd);
     unlink(py);
     unlink(env_path);
     unlink(keys_path);
@@ -734,7 +714,7 @@ static void test_sign_generated_keys(void **state)
     json_t *env = json_pack("{s:{s:s, s:i}, s:[]}", "signed", "_type", "timestamp", "version", 1, "signatures");
 
     (void)state;
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+    for (size_t i = 0; i < TU_ARRAY_LEN(types); i++) {
         fota_privkey *priv = NULL;
         json_t *obj = NULL;
         char id[FOTA_TUF_KEYID_HEX_LEN + 1];
@@ -766,20 +746,14 @@ static void test_sign_generated_keys(void **state)
 
 static void test_time_vectors(void **state)
 {
-    size_t len = 0;
-    char *text = read_vector("time.txt", &len);
-    char *line = text;
-    unsigned ok = 0, bad = 0, lineno = 0;
+    struct tu_lines it;
+    char *text = tu_lines_of_vector(&it, "time.txt");
+    unsigned ok = 0, bad = 0;
 
     (void)state;
-    while (line < text + len) {
-        char *nl = memchr(line, '\n', (size_t)(text + len - line));
-        char *next = nl != NULL ? nl + 1 : text + len;
+    for (char *line = tu_lines_next_record(&it); line != NULL; line = tu_lines_next_record(&it)) {
+        const unsigned lineno = it.lineno;
 
-        if (nl != NULL) {
-            *nl = '\0';
-        }
-        lineno++;
         if (strncmp(line, "ok ", 3) == 0) {
             char *end = NULL;
             long long want = strtoll(line + 3, &end, 10);
@@ -809,10 +783,9 @@ static void test_time_vectors(void **state)
                 fail_msg("time.txt:%u: parse(\"%s\") accepted (%lld)", lineno, s, (long long)t);
             }
             bad++;
-        } else if (line[0] != '#' && line[0] != '\0') {
+        } else {
             fail_msg("time.txt:%u: unknown line", lineno);
         }
-        line = next;
     }
     free(text);
     assert_true(ok >= 15);
@@ -826,7 +799,7 @@ static void test_time_round_trip(void **state)
     for (int64_t day = 10957 - 800; day < 10957 + 800; day++) {
         static const int64_t secs[] = { 0, 1, 43199, 86399 };
 
-        for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
+        for (size_t i = 0; i < TU_ARRAY_LEN(secs); i++) {
             int64_t t = day * 86400 + secs[i];
             int64_t back = -1;
             char out[21];

@@ -26,7 +26,8 @@ enum {
     CLI_OK = 0,    /* success */
     CLI_FAIL = 1,  /* the operation failed: verification, threshold, I/O */
     CLI_USAGE = 2, /* bad or missing option */
-    CLI_HELP = 3,  /* internal: --help was printed, exit 0 */
+    CLI_HELP = 3,  /* internal: --help was printed; commands return it as it
+                    * is, and main() exits 0 */
 };
 
 /* Caps on what the tool reads. */
@@ -52,15 +53,18 @@ int cli_print_json(const char *cmd, json_t *value);
 
 /* ---- option parsing (opts.c) ------------------------------------------- */
 
-enum cli_optkind {
-    CLI_OPT_FLAG,  /* --terminating */
-    CLI_OPT_VALUE, /* --repo DIR (at most once) */
-    CLI_OPT_MULTI, /* --key PRIV (repeatable) */
+enum {
+    CLI_OPT_FLAG = 0,  /* --terminating */
+    CLI_OPT_VALUE = 1, /* --repo DIR (at most once) */
+    CLI_OPT_MULTI = 2, /* --key PRIV (repeatable) */
+    CLI_OPT_KIND = 0x0f,
+    /* or'ed with VALUE or MULTI: the option must be given */
+    CLI_OPT_REQUIRED = 0x10,
 };
 
 struct cli_optspec {
     const char *name; /* with the dashes: "--repo" */
-    enum cli_optkind kind;
+    unsigned kind;    /* CLI_OPT_FLAG, _VALUE or _MULTI, maybe | CLI_OPT_REQUIRED */
 };
 
 struct cli_optval {
@@ -80,13 +84,26 @@ struct cli_args {
  * Parse argv (argv[0] is the first argument after the command words) against
  * spec. "--name value" and "--name=value" are accepted, options in any order,
  * "--" ends the options. --help or -h anywhere prints usage on stdout and
- * returns CLI_HELP. Unknown options, a missing value, a value option given
- * twice, or a positional count outside [min_pos, max_pos] print an error and
- * return CLI_USAGE. On CLI_OK, release with cli_args_free().
+ * returns CLI_HELP (the command returns it; main() exits 0). Unknown
+ * options, a missing value, a value option given twice, a positional count
+ * outside [min_pos, max_pos], or a required option not given (checked in
+ * spec order, after the rest) print an error and return CLI_USAGE. On
+ * CLI_OK, release with cli_args_free().
  */
 int cli_parse(const char *cmd, const char *usage, const struct cli_optspec *spec, size_t nspec,
               int argc, char **argv, size_t min_pos, size_t max_pos, struct cli_args *ret_args);
 void cli_args_free(struct cli_args *args);
+
+/* A subcommand: argv[0] is its first argument (after "fota CMD NAME"). */
+struct cli_subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+};
+
+/* Run the subcommand of cmd ("key", "repo") that argv[0] names. --help or -h
+ * prints usage (CLI_OK); a missing or unknown subcommand is a usage error. */
+int cli_dispatch(const char *cmd, const char *usage, const struct cli_subcommand *subs,
+                 size_t nsubs, int argc, char **argv);
 
 /* Parse a threshold value: an integer in [1, 1000]. CLI_USAGE on error. */
 int cli_parse_threshold(const char *cmd, const char *opt, const char *s, unsigned *ret_n);
@@ -139,42 +156,31 @@ int cli_cmd_key(int argc, char **argv);
 
 /* ---- files (fileio.c) ---------------------------------------------- */
 
-/* Read a whole file of at most max_len bytes into a malloc'ed buffer (NUL
- * appended, not counted). FOTA_E_NOT_FOUND, FOTA_E_TOO_BIG or FOTA_E_IO;
- * *ret_errno gets errno on FOTA_E_IO (may be NULL). */
+/*
+ * Files are read, written (temp file, fsync, rename, fsync of the directory)
+ * and directories created by the POSIX port (ports/posix/fota_posix.h:
+ * fota_posix_read_file, fota_posix_write_file, fota_posix_atomic_*,
+ * fota_posix_mkdirs, fota_posix_file_stream). What is here only adds the
+ * CLI's error reporting.
+ */
+
+/* fota_posix_read_file, with the CLI's error codes: FOTA_E_NOT_FOUND,
+ * FOTA_E_TOO_BIG (over max_len, as for every other cap of the CLI) or
+ * FOTA_E_IO, when *ret_errno (may be NULL) gets errno. */
 fota_err cli_read_file(const char *path, size_t max_len, uint8_t **ret_buf, size_t *ret_len,
                        int *ret_errno);
 
 /* Read and strictly parse a JSON file (object at top level). */
 fota_err cli_read_json(const char *path, size_t max_len, json_t **ret_value, int *ret_errno);
 
-/*
- * Replace path with exactly these bytes: write a temp file in the same
- * directory, fsync, rename over path, fsync the directory. mode is the mode
- * of the new file. When exclusive is set the file must not exist yet: the
- * temp file is linked to path (which fails if path exists) instead of being
- * renamed over it. Returns 0 or an errno value (EEXIST when exclusive and
- * path exists).
- */
-int cli_write_file(const char *path, const void *buf, size_t len, unsigned mode, int exclusive);
+/* Why a fota_posix_* file call failed, for an error line: the system's
+ * reason (strerror(errno)) where the port leaves one, else err's. Call it
+ * right after the failing call, before errno can change. */
+const char *cli_io_reason(fota_err err);
 
-/* The pieces of cli_write_file, for files written while streaming. */
-struct cli_tmpfile {
-    int fd;
-    char *path; /* the temp file */
-    char *dir;  /* its directory */
-};
-
-/* Create a temp file (0600, O_EXCL) beside final_path. 0 or errno. */
-int cli_tmp_open(const char *final_path, struct cli_tmpfile *ret_tmp);
-int cli_tmp_write(struct cli_tmpfile *t, const void *buf, size_t len);
-/* fsync, set mode, rename (or link when exclusive) to final_path, fsync the
- * directory; the temp file is gone afterwards whatever the result. */
-int cli_tmp_commit(struct cli_tmpfile *t, const char *final_path, unsigned mode, int exclusive);
-void cli_tmp_abort(struct cli_tmpfile *t);
-
-/* mkdir -p, mode 0755. 0 or errno. */
-int cli_mkdirs(const char *path);
+/* 1 when something (even a dangling link) exists at path, or when it
+ * cannot be told that nothing does. */
+int cli_path_exists(const char *path);
 
 /* Join a and b with "/": malloc'ed, or NULL when out of memory. */
 char *cli_path(const char *a, const char *b);
@@ -257,6 +263,9 @@ const char *cli_env_expires(const json_t *env);
 int cli_role_commit(const char *cmd, struct cli_repo *repo, const char *role, json_t *env,
                     const json_t *before, const char *expires, int force, int *ret_changed);
 
+/* Index of keyid in a role's "keyids" array, or -1 (also when keyids is not
+ * an array). */
+int cli_keyids_index(const json_t *keyids, const char *keyid);
 /* A JSON array of the key ids of keys, sorted (as TUF tools write them). */
 json_t *cli_sorted_keyids(const struct cli_pubkey *keys, size_t n);
 /* Sort a JSON array of strings in place. */

@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "fota/json.h"
 #include "fota/tuf.h"
+#include "fota_posix.h"
 
 static const char key_usage[] =
     "Usage: fota key new --type ed25519|ecdsa|rsa --out FILE [--json]\n"
@@ -220,19 +220,27 @@ void cli_pubkey_clear(struct cli_pubkey *key)
     key->keyobj = NULL;
 }
 
-static int path_exists(const char *path)
+/* Write a new key file, which must not exist yet: exclusive, so that a key
+ * is never replaced, not even by a race with another writer. */
+static int write_new_key_file(const char *cmd, const char *path, const void *buf, size_t len,
+                              unsigned mode)
 {
-    struct stat st;
+    fota_err err = fota_posix_write_file(path, buf, len, mode, FOTA_POSIX_NO_REPLACE);
 
-    return lstat(path, &st) == 0 || errno != ENOENT;
+    if (err == FOTA_OK)
+        return CLI_OK;
+    cli_error(cmd, path, "%s", err == FOTA_E_IO && errno == EEXIST
+                                   ? "already exists; refusing to overwrite"
+                                   : cli_io_reason(err));
+    return CLI_FAIL;
 }
 
 static int key_new(int argc, char **argv)
 {
     static const char *cmd = "key new";
     static const struct cli_optspec spec[] = {
-        {"--type", CLI_OPT_VALUE},
-        {"--out", CLI_OPT_VALUE},
+        {"--type", CLI_OPT_VALUE | CLI_OPT_REQUIRED},
+        {"--out", CLI_OPT_VALUE | CLI_OPT_REQUIRED},
         {"--json", CLI_OPT_FLAG},
     };
     struct cli_args args = {0};
@@ -248,18 +256,12 @@ static int key_new(int argc, char **argv)
     const char *out_path;
     const char *keytype;
     fota_err err;
-    int rc;
     int status;
 
     status = cli_parse(cmd, key_new_usage, spec, 3, argc, argv, 0, 0, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     status = CLI_USAGE;
-    if (args.opt[0].count == 0 || args.opt[1].count == 0) {
-        cli_error(cmd, args.opt[0].count == 0 ? "--type" : "--out", "missing (try 'fota %s --help')",
-                  cmd);
-        goto out;
-    }
     if (strcmp(args.opt[0].value, "ed25519") == 0) {
         type = FOTA_KEY_ED25519;
     } else if (strcmp(args.opt[0].value, "ecdsa") == 0) {
@@ -284,8 +286,8 @@ static int key_new(int argc, char **argv)
     }
     /* Check both names before writing either, so that a refusal leaves
      * nothing behind; the exclusive writes below close the race. */
-    if (path_exists(out_path) || path_exists(pub_path)) {
-        cli_error(cmd, path_exists(out_path) ? out_path : pub_path,
+    if (cli_path_exists(out_path) || cli_path_exists(pub_path)) {
+        cli_error(cmd, cli_path_exists(out_path) ? out_path : pub_path,
                   "already exists; refusing to overwrite");
         goto out;
     }
@@ -305,21 +307,14 @@ static int key_new(int argc, char **argv)
     }
     keytype = json_string_value(json_object_get(keyobj, "keytype"));
 
-    rc = cli_write_file(out_path, pem, pem_len, 0600, 1);
-    if (rc != 0) {
-        cli_error(cmd, out_path, "%s", rc == EEXIST ? "already exists; refusing to overwrite"
-                                                    : strerror(rc));
+    if (write_new_key_file(cmd, out_path, pem, pem_len, 0600) != CLI_OK)
         goto out;
-    }
     /* Both encoders leave room for one byte past the text (its NUL). */
     pub[pub_len] = '\n';
-    rc = cli_write_file(pub_path, pub, pub_len + 1, 0644, 1);
+    status = write_new_key_file(cmd, pub_path, pub, pub_len + 1, 0644);
     pub[pub_len] = '\0';
-    if (rc != 0) {
-        cli_error(cmd, pub_path, "%s", rc == EEXIST ? "already exists; refusing to overwrite"
-                                                    : strerror(rc));
+    if (status != CLI_OK)
         goto out;
-    }
 
     if (args.opt[2].count > 0) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "keyid", keyid, "type", keytype, "private",
@@ -359,7 +354,7 @@ static int key_show(int argc, char **argv)
 
     status = cli_parse(cmd, key_show_usage, spec, 1, argc, argv, 1, 1, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     if (cli_read_file(args.pos[0], CLI_MAX_KEYFILE, &buf, &len, &saved) == FOTA_OK)
         is_private = is_private_pem(buf, len);
     fota_secret_free(buf, len);
@@ -391,20 +386,12 @@ out:
 
 int cli_cmd_key(int argc, char **argv)
 {
-    if (argc < 1) {
-        cli_error("key", NULL, "missing subcommand (try 'fota key --help')");
-        return CLI_USAGE;
-    }
-    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        fputs(key_usage, stdout);
-        return CLI_OK;
-    }
-    if (strcmp(argv[0], "new") == 0)
-        return key_new(argc - 1, argv + 1);
-    if (strcmp(argv[0], "show") == 0)
-        return key_show(argc - 1, argv + 1);
-    cli_error("key", argv[0], "unknown subcommand (try 'fota key --help')");
-    return CLI_USAGE;
+    static const struct cli_subcommand subs[] = {
+        {"new", key_new},
+        {"show", key_show},
+    };
+
+    return cli_dispatch("key", key_usage, subs, sizeof subs / sizeof subs[0], argc, argv);
 }
 
 int cli_load_pubkeys(const char *cmd, const char *opt, const char *const *paths, size_t n,

@@ -72,6 +72,7 @@ int cli_print_json(const char *cmd, json_t *value)
 int main(int argc, char **argv)
 {
     const char *word;
+    int status;
 
     if (argc < 2) {
         cli_error("usage", NULL, "missing command (try 'fota --help')");
@@ -86,10 +87,15 @@ int main(int argc, char **argv)
         printf("fota %s\n", FOTA_VERSION);
         return CLI_OK;
     }
-    if (strcmp(word, "key") == 0)
-        return cli_cmd_key(argc - 2, argv + 2);
-    if (strcmp(word, "repo") == 0)
-        return cli_cmd_repo(argc - 2, argv + 2);
-    cli_error("usage", word, "unknown command (try 'fota --help')");
-    return CLI_USAGE;
+    if (strcmp(word, "key") == 0) {
+        status = cli_cmd_key(argc - 2, argv + 2);
+    } else if (strcmp(word, "repo") == 0) {
+        status = cli_cmd_repo(argc - 2, argv + 2);
+    } else {
+        cli_error("usage", word, "unknown command (try 'fota --help')");
+        status = CLI_USAGE;
+    }
+    /* A command that printed its --help returns CLI_HELP, as it stops at
+     * once like after an error; for the shell it is a success. */
+    return status == CLI_HELP ? CLI_OK : status;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Option parsing shared by every command. Hand-written rather than
- * getopt_long so that it stays within POSIX, accepts values that begin with
- * '-' ("--expires -1h"), and reports errors in the CLI's one-line format.
+ * Option parsing and subcommand dispatch shared by every command.
+ * Hand-written rather than getopt_long so that it stays within POSIX,
+ * accepts values that begin with '-' ("--expires -1h"), and reports errors
+ * in the CLI's one-line format.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -78,7 +79,7 @@ int cli_parse(const char *cmd, const char *usage, const struct cli_optspec *spec
             goto out;
         }
         v = &args.opt[idx];
-        if (o->kind == CLI_OPT_FLAG) {
+        if ((o->kind & CLI_OPT_KIND) == CLI_OPT_FLAG) {
             if (eq != NULL) {
                 cli_error(cmd, o->name, "takes no value");
                 goto out;
@@ -95,7 +96,7 @@ int cli_parse(const char *cmd, const char *usage, const struct cli_optspec *spec
             }
             value = argv[++i];
         }
-        if (o->kind == CLI_OPT_VALUE) {
+        if ((o->kind & CLI_OPT_KIND) == CLI_OPT_VALUE) {
             if (v->count > 0) {
                 cli_error(cmd, o->name, "given more than once");
                 goto out;
@@ -122,6 +123,12 @@ int cli_parse(const char *cmd, const char *usage, const struct cli_optspec *spec
     if (args.npos > max_pos) {
         cli_error(cmd, args.pos[max_pos], "unexpected argument (try 'fota %s --help')", cmd);
         goto out;
+    }
+    for (size_t i = 0; i < nspec; i++) {
+        if ((spec[i].kind & CLI_OPT_REQUIRED) != 0 && args.opt[i].count == 0) {
+            cli_error(cmd, spec[i].name, "missing (try 'fota %s --help')", cmd);
+            goto out;
+        }
     }
     args.nopt = nspec;
     *ret_args = args;
@@ -150,6 +157,25 @@ void cli_args_free(struct cli_args *args)
     args->pos = NULL;
     args->npos = 0;
     args->nopt = 0;
+}
+
+int cli_dispatch(const char *cmd, const char *usage, const struct cli_subcommand *subs,
+                 size_t nsubs, int argc, char **argv)
+{
+    if (argc < 1) {
+        cli_error(cmd, NULL, "missing subcommand (try 'fota %s --help')", cmd);
+        return CLI_USAGE;
+    }
+    if (is_help(argv[0])) {
+        fputs(usage, stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < nsubs; i++) {
+        if (strcmp(argv[0], subs[i].name) == 0)
+            return subs[i].run(argc - 1, argv + 1);
+    }
+    cli_error(cmd, argv[0], "unknown subcommand (try 'fota %s --help')", cmd);
+    return CLI_USAGE;
 }
 
 int cli_parse_threshold(const char *cmd, const char *opt, const char *s, unsigned *ret_n)

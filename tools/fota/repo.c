@@ -4,14 +4,13 @@
  * repository (init, sign, status). Editing commands are in repo_edit.c,
  * publishing in repo_publish.c.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "fota/tuf.h"
+#include "fota_posix.h"
 
 static const char repo_usage[] =
     "Usage: fota repo SUBCOMMAND [--repo DIR] [OPTIONS]\n"
@@ -114,14 +113,13 @@ int cli_repo_init(int argc, char **argv)
     json_t *state = NULL;
     json_t *all_keys, *roles;
     struct cli_repo repo = {0};
-    struct stat st;
-    int rc;
+    fota_err err;
     int status;
 
     status = cli_parse(cmd, init_usage, spec, sizeof spec / sizeof spec[0], argc, argv, 0, 0,
                        &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     status = CLI_USAGE;
     for (int r = 0; r < 4; r++) {
         if (args.opt[1 + r].count == 0) {
@@ -153,7 +151,7 @@ int cli_repo_init(int argc, char **argv)
     state_path = cli_path(dir, "fota-repo.json");
     if (state_path == NULL)
         goto nomem;
-    if (lstat(state_path, &st) == 0 || errno != ENOENT) {
+    if (cli_path_exists(state_path)) {
         cli_error(cmd, dir, "already holds a repository (fota-repo.json exists)");
         goto out;
     }
@@ -198,14 +196,15 @@ int cli_repo_init(int argc, char **argv)
         goto nomem;
 
     static const char *const subdirs[] = {"staged", "metadata", "targets"};
-    rc = cli_mkdirs(dir);
-    for (size_t i = 0; rc == 0 && i < 3; i++) {
+    err = fota_posix_mkdirs(dir);
+    for (size_t i = 0; err == FOTA_OK && i < 3; i++) {
         free(sub);
         sub = cli_path(dir, subdirs[i]);
-        rc = sub != NULL ? cli_mkdirs(sub) : ENOMEM;
+        err = sub != NULL ? fota_posix_mkdirs(sub) : FOTA_E_NOMEM;
     }
-    if (rc != 0) {
-        cli_error(cmd, sub != NULL ? sub : dir, "cannot create directory: %s", strerror(rc));
+    if (err != FOTA_OK) {
+        cli_error(cmd, sub != NULL ? sub : dir, "cannot create directory: %s",
+                  cli_io_reason(err));
         goto out;
     }
 
@@ -248,30 +247,31 @@ out:
 
 /* ---- sign ---------------------------------------------------------------- */
 
-static int keyids_contain(const json_t *role, const char *keyid)
+static int role_lists_key(const json_t *role, const char *keyid)
 {
-    const json_t *id;
-    size_t i;
-
-    json_array_foreach(json_object_get(role, "keyids"), i, id) {
-        if (json_is_string(id) && strcmp(json_string_value(id), keyid) == 0)
-            return 1;
-    }
-    return 0;
+    return cli_keyids_index(json_object_get(role, "keyids"), keyid) >= 0;
 }
 
-static json_t *sigcount_json(const char *role, const struct cli_sigcount *c)
+/* Set "signatures", "threshold" and, for a new root version, "old_root" of
+ * a --json object from a count. */
+static void add_sigcount_json(json_t *o, const struct cli_sigcount *c)
 {
-    json_t *o = json_pack("{s:s,s:I,s:I,s:I}", "role", role, "version", (json_int_t)c->version,
-                          "signatures", (json_int_t)c->valid, "threshold",
-                          (json_int_t)c->threshold);
-
-    if (o != NULL && c->have_old) {
+    json_object_set_new(o, "signatures", json_integer(c->valid));
+    json_object_set_new(o, "threshold", json_integer(c->threshold));
+    if (c->have_old) {
         json_object_set_new(o, "old_root",
                             json_pack("{s:I,s:I,s:I}", "version", (json_int_t)c->old_version,
                                       "signatures", (json_int_t)c->old_valid, "threshold",
                                       (json_int_t)c->old_threshold));
     }
+}
+
+static json_t *sigcount_json(const char *role, const struct cli_sigcount *c)
+{
+    json_t *o = json_pack("{s:s,s:I}", "role", role, "version", (json_int_t)c->version);
+
+    if (o != NULL)
+        add_sigcount_json(o, c);
     return o;
 }
 
@@ -280,7 +280,7 @@ int cli_repo_sign(int argc, char **argv)
     static const char *cmd = "repo sign";
     static const struct cli_optspec spec[] = {
         {"--repo", CLI_OPT_VALUE},
-        {"--key", CLI_OPT_MULTI},
+        {"--key", CLI_OPT_MULTI | CLI_OPT_REQUIRED},
         {"--json", CLI_OPT_FLAG},
     };
     struct cli_args args = {0};
@@ -297,15 +297,11 @@ int cli_repo_sign(int argc, char **argv)
 
     status = cli_parse(cmd, sign_usage, spec, 3, argc, argv, 1, 1, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     role = args.pos[0];
     status = CLI_USAGE;
     if (strcmp(role, "snapshot") == 0 || strcmp(role, "timestamp") == 0) {
         cli_error(cmd, role, "signed by 'fota repo publish' (--%s-key)", role);
-        goto out;
-    }
-    if (args.opt[1].count == 0) {
-        cli_error(cmd, "--key", "missing (try 'fota %s --help')", cmd);
         goto out;
     }
     status = cli_repo_open(cmd, args.opt[0].value, &repo);
@@ -330,8 +326,8 @@ int cli_repo_sign(int argc, char **argv)
     }
     /* Check every key before signing with any, so a refusal changes nothing. */
     for (size_t i = 0; i < nkeys; i++) {
-        if (!keyids_contain(role_def, keys[i].keyid) &&
-            (old_role == NULL || !keyids_contain(old_role, keys[i].keyid))) {
+        if (!role_lists_key(role_def, keys[i].keyid) &&
+            (old_role == NULL || !role_lists_key(old_role, keys[i].keyid))) {
             cli_error(cmd, keys[i].path, "key %s is not a %s key", keys[i].keyid, role);
             goto out;
         }
@@ -396,16 +392,8 @@ static json_t *status_entry(const char *role, int64_t staged, int64_t published,
     json_object_set_new(o, "staged_version", staged > 0 ? json_integer(staged) : json_null());
     json_object_set_new(o, "published_version",
                         published > 0 ? json_integer(published) : json_null());
-    if (have_count) {
-        json_object_set_new(o, "signatures", json_integer(c->valid));
-        json_object_set_new(o, "threshold", json_integer(c->threshold));
-        if (c->have_old) {
-            json_object_set_new(o, "old_root",
-                                json_pack("{s:I,s:I,s:I}", "version", (json_int_t)c->old_version,
-                                          "signatures", (json_int_t)c->old_valid, "threshold",
-                                          (json_int_t)c->old_threshold));
-        }
-    }
+    if (have_count)
+        add_sigcount_json(o, c);
     return o;
 }
 
@@ -453,7 +441,7 @@ int cli_repo_status(int argc, char **argv)
 
     status = cli_parse(cmd, status_usage, spec, 2, argc, argv, 0, 0, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     json_out = args.opt[1].count > 0;
     status = cli_repo_open(cmd, args.opt[0].value, &repo);
     if (status != CLI_OK)
@@ -546,10 +534,7 @@ out:
 
 int cli_cmd_repo(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*run)(int argc, char **argv);
-    } subs[] = {
+    static const struct cli_subcommand subs[] = {
         {"init", cli_repo_init},
         {"sign", cli_repo_sign},
         {"add-target", cli_repo_add_target},
@@ -561,18 +546,5 @@ int cli_cmd_repo(int argc, char **argv)
         {"status", cli_repo_status},
     };
 
-    if (argc < 1) {
-        cli_error("repo", NULL, "missing subcommand (try 'fota repo --help')");
-        return CLI_USAGE;
-    }
-    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        fputs(repo_usage, stdout);
-        return CLI_OK;
-    }
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
-        if (strcmp(argv[0], subs[i].name) == 0)
-            return subs[i].run(argc - 1, argv + 1);
-    }
-    cli_error("repo", argv[0], "unknown subcommand (try 'fota repo --help')");
-    return CLI_USAGE;
+    return cli_dispatch("repo", repo_usage, subs, sizeof subs / sizeof subs[0], argc, argv);
 }

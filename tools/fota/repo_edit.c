@@ -6,17 +6,16 @@
  * expiry rules and writes the file.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "fota/json.h"
 #include "fota/tuf.h"
+#include "fota_posix.h"
 
 static const char add_target_usage[] =
     "Usage: fota repo add-target FILE [--repo DIR] [--name NAME] [--role ROLE] [--custom JSON]\n"
@@ -77,26 +76,36 @@ static const char rotate_usage[] =
 
 /* ---- shared -------------------------------------------------------------- */
 
-/* Load staged ROLE after checking it is a targets role. */
-static int load_targets_role(const char *cmd, struct cli_repo *repo, const char *role,
-                             json_t **ret_env, json_t **ret_before)
+/* Load staged ROLE to edit it, with a copy of its "signed" part taken
+ * before any edit (what cli_role_commit compares against). */
+static int load_for_edit(const char *cmd, struct cli_repo *repo, const char *role,
+                         json_t **ret_env, json_t **ret_before)
 {
     json_t *env = NULL;
+    json_t *before;
 
-    if (!cli_repo_is_targets_role(repo, role)) {
-        cli_error(cmd, role, "not a targets role of this repository");
-        return CLI_FAIL;
-    }
     if (cli_repo_load_staged(cmd, repo, role, &env) != CLI_OK)
         return CLI_FAIL;
-    *ret_before = json_deep_copy(json_object_get(env, "signed"));
-    if (*ret_before == NULL) {
+    before = json_deep_copy(json_object_get(env, "signed"));
+    if (before == NULL) {
         json_decref(env);
         cli_error(cmd, role, "out of memory");
         return CLI_FAIL;
     }
     *ret_env = env;
+    *ret_before = before;
     return CLI_OK;
+}
+
+/* load_for_edit, after checking that ROLE is a targets role. */
+static int load_targets_role(const char *cmd, struct cli_repo *repo, const char *role,
+                             json_t **ret_env, json_t **ret_before)
+{
+    if (!cli_repo_is_targets_role(repo, role)) {
+        cli_error(cmd, role, "not a targets role of this repository");
+        return CLI_FAIL;
+    }
+    return load_for_edit(cmd, repo, role, ret_env, ret_before);
 }
 
 static void print_commit(const char *role, const json_t *env, int changed)
@@ -143,33 +152,23 @@ struct target_digest {
     char sha512[2 * 64 + 1];
 };
 
-static int stream_into(int fd, struct cli_tmpfile *tmp, fota_hash_ctx *h256, fota_hash_ctx *h512,
-                       uint64_t *ret_length)
+/* Everything read from the source goes through the hashes (when set) into
+ * the file being written. */
+struct copy_sink {
+    struct fota_posix_atomic *out;
+    fota_hash_ctx *h256, *h512; /* NULL: copy only */
+    uint64_t length;
+};
+
+static fota_err copy_sink_feed(void *ctx, const uint8_t *data, size_t len)
 {
-    static uint8_t buf[64 * 1024];
-    uint64_t total = 0;
+    struct copy_sink *s = ctx;
 
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        int rc;
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (n == 0)
-            break;
-        if (h256 != NULL && (fota_hash_update(h256, buf, (size_t)n) != FOTA_OK ||
-                             fota_hash_update(h512, buf, (size_t)n) != FOTA_OK))
-            return EIO;
-        rc = cli_tmp_write(tmp, buf, (size_t)n);
-        if (rc != 0)
-            return rc;
-        total += (uint64_t)n;
-    }
-    *ret_length = total;
-    return 0;
+    if (s->h256 != NULL && (fota_hash_update(s->h256, data, len) != FOTA_OK ||
+                            fota_hash_update(s->h512, data, len) != FOTA_OK))
+        return FOTA_E_CRYPTO;
+    s->length += len;
+    return fota_posix_atomic_write(s->out, data, len);
 }
 
 /* Copy src into targets/<dir of name>/HASH.<basename>, hashing on the way:
@@ -179,15 +178,15 @@ static int copy_target(const char *cmd, const char *src, const char *targets_dir
                        char **ret_stored)
 {
     const char *base = strrchr(name, '/');
-    char *dst_dir = NULL, *final_path = NULL, *plain_path = NULL;
-    struct cli_tmpfile tmp = {.fd = -1};
+    char *dst_dir = NULL, *final_path = NULL, *plain_path = NULL, *stored_name = NULL;
+    struct fota_posix_atomic tmp = {.fd = -1, .dir_fd = -1};
     fota_hash_ctx h256, h512;
     int have256 = 0, have512 = 0;
     uint8_t d256[FOTA_HASH_MAX_LEN], d512[FOTA_HASH_MAX_LEN];
     struct target_digest digest = {0};
+    struct copy_sink sink = {&tmp, &h256, &h512, 0};
     struct stat st;
-    int fd = -1;
-    int rc;
+    fota_err err;
     int status = CLI_FAIL;
 
     base = base != NULL ? base + 1 : name;
@@ -196,8 +195,8 @@ static int copy_target(const char *cmd, const char *src, const char *targets_dir
     if (dst_dir == NULL)
         goto nomem;
 
-    fd = open(src, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    /* Check the source before creating anything under targets/. */
+    if (stat(src, &st) != 0) {
         cli_error(cmd, src, "%s", strerror(errno));
         goto out;
     }
@@ -205,17 +204,19 @@ static int copy_target(const char *cmd, const char *src, const char *targets_dir
         cli_error(cmd, src, "not a regular file");
         goto out;
     }
-    rc = cli_mkdirs(dst_dir);
-    if (rc != 0) {
-        cli_error(cmd, dst_dir, "cannot create directory: %s", strerror(rc));
+    err = fota_posix_mkdirs(dst_dir);
+    if (err != FOTA_OK) {
+        cli_error(cmd, dst_dir, "cannot create directory: %s", cli_io_reason(err));
         goto out;
     }
     plain_path = cli_pathf("%s/%s", dst_dir, base);
     if (plain_path == NULL)
         goto nomem;
-    rc = cli_tmp_open(plain_path, &tmp);
-    if (rc != 0) {
-        cli_error(cmd, dst_dir, "cannot create a file: %s", strerror(rc));
+    /* Opened under the plain name; committed under the hashed one, known
+     * only once the whole file has been read. */
+    err = fota_posix_atomic_open_path(&tmp, plain_path, 0644, 0);
+    if (err != FOTA_OK) {
+        cli_error(cmd, dst_dir, "cannot create a file: %s", cli_io_reason(err));
         goto out;
     }
     if (fota_hash_init(&h256, FOTA_HASH_SHA256) != FOTA_OK)
@@ -224,46 +225,49 @@ static int copy_target(const char *cmd, const char *src, const char *targets_dir
     if (fota_hash_init(&h512, FOTA_HASH_SHA512) != FOTA_OK)
         goto crypto;
     have512 = 1;
-    rc = stream_into(fd, &tmp, &h256, &h512, &digest.length);
-    if (rc != 0) {
-        cli_error(cmd, src, "copy failed: %s", strerror(rc));
+    err = fota_posix_file_stream(src, UINT64_MAX, copy_sink_feed, &sink);
+    if (err == FOTA_E_CRYPTO)
+        goto crypto;
+    if (err != FOTA_OK) {
+        cli_error(cmd, src, "copy failed: %s", cli_io_reason(err));
         goto out;
     }
+    digest.length = sink.length;
     have256 = 0;
-    if (fota_hash_final(&h256, d256) != FOTA_OK) {
+    if (fota_hash_final(&h256, d256) != FOTA_OK)
         goto crypto;
-    }
     have512 = 0;
     if (fota_hash_final(&h512, d512) != FOTA_OK)
         goto crypto;
     fota_hex_encode(d256, 32, digest.sha256);
     fota_hex_encode(d512, 64, digest.sha512);
 
-    final_path = cli_pathf("%s/%s.%s", dst_dir, digest.sha256, base);
+    stored_name = cli_pathf("%s.%s", digest.sha256, base);
+    if (stored_name == NULL)
+        goto nomem;
+    final_path = cli_path(dst_dir, stored_name);
     if (final_path == NULL)
         goto nomem;
-    rc = cli_tmp_commit(&tmp, final_path, 0644, 0);
-    if (rc != 0) {
-        cli_error(cmd, final_path, "%s", strerror(rc));
+    err = fota_posix_atomic_commit_as(&tmp, stored_name);
+    if (err != FOTA_OK) {
+        cli_error(cmd, final_path, "%s", cli_io_reason(err));
         goto out;
     }
 
     if (!consistent) {
         /* Without consistent snapshots clients fetch the plain name: copy
          * the stored file (not src, which may have changed since). */
-        uint64_t again = 0;
+        struct copy_sink again = {&tmp, NULL, NULL, 0};
 
-        close(fd);
-        fd = open(final_path, O_RDONLY | O_CLOEXEC);
-        rc = fd < 0 ? errno : cli_tmp_open(plain_path, &tmp);
-        if (rc == 0)
-            rc = stream_into(fd, &tmp, NULL, NULL, &again);
-        if (rc == 0 && again != digest.length)
-            rc = EIO;
-        if (rc == 0)
-            rc = cli_tmp_commit(&tmp, plain_path, 0644, 0);
-        if (rc != 0) {
-            cli_error(cmd, plain_path, "%s", strerror(rc));
+        err = fota_posix_atomic_open_path(&tmp, plain_path, 0644, 0);
+        if (err == FOTA_OK)
+            err = fota_posix_file_stream(final_path, digest.length, copy_sink_feed, &again);
+        if (err == FOTA_OK && again.length != digest.length)
+            err = FOTA_E_LENGTH;
+        if (err == FOTA_OK)
+            err = fota_posix_atomic_commit(&tmp);
+        if (err != FOTA_OK) {
+            cli_error(cmd, plain_path, "%s", cli_io_reason(err));
             goto out;
         }
     }
@@ -282,13 +286,11 @@ out:
         fota_hash_abort(&h256);
     if (have512)
         fota_hash_abort(&h512);
-    if (tmp.path != NULL)
-        cli_tmp_abort(&tmp);
-    if (fd >= 0)
-        close(fd);
+    fota_posix_atomic_abort(&tmp);
     free(dst_dir);
     free(final_path);
     free(plain_path);
+    free(stored_name);
     return status;
 }
 
@@ -360,7 +362,7 @@ int cli_repo_add_target(int argc, char **argv)
 
     status = cli_parse(cmd, add_target_usage, spec, 4, argc, argv, 1, 1, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     status = CLI_USAGE;
     file = args.pos[0];
     if (args.opt[1].count > 0) {
@@ -457,7 +459,7 @@ int cli_repo_remove_target(int argc, char **argv)
 
     status = cli_parse(cmd, remove_target_usage, spec, 2, argc, argv, 1, 1, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     name = args.pos[0];
     role = args.opt[1].count > 0 ? args.opt[1].value : "targets";
     status = cli_repo_open(cmd, args.opt[0].value, &repo);
@@ -566,8 +568,8 @@ int cli_repo_delegate(int argc, char **argv)
     static const struct cli_optspec spec[] = {
         {"--repo", CLI_OPT_VALUE},             /* 0 */
         {"--from", CLI_OPT_VALUE},             /* 1 */
-        {"--name", CLI_OPT_VALUE},             /* 2 */
-        {"--key", CLI_OPT_MULTI},              /* 3 */
+        {"--name", CLI_OPT_VALUE | CLI_OPT_REQUIRED}, /* 2 */
+        {"--key", CLI_OPT_MULTI | CLI_OPT_REQUIRED},  /* 3 */
         {"--threshold", CLI_OPT_VALUE},        /* 4 */
         {"--path", CLI_OPT_MULTI},             /* 5 */
         {"--path-hash-prefix", CLI_OPT_MULTI}, /* 6 */
@@ -587,14 +589,9 @@ int cli_repo_delegate(int argc, char **argv)
 
     status = cli_parse(cmd, delegate_usage, spec, 8, argc, argv, 0, 0, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     status = CLI_USAGE;
     from = args.opt[1].count > 0 ? args.opt[1].value : "targets";
-    if (args.opt[2].count == 0 || args.opt[3].count == 0) {
-        cli_error(cmd, args.opt[2].count == 0 ? "--name" : "--key", "missing (try 'fota %s --help')",
-                  cmd);
-        goto out;
-    }
     name = args.opt[2].value;
     if (!valid_role_name(name)) {
         cli_error(cmd, "--name",
@@ -743,7 +740,7 @@ int cli_repo_bump(int argc, char **argv)
 
     status = cli_parse(cmd, bump_usage, spec, 2, argc, argv, 1, 1, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     role = args.pos[0];
     status = CLI_USAGE;
     if (strcmp(role, "snapshot") == 0 || strcmp(role, "timestamp") == 0) {
@@ -759,10 +756,7 @@ int cli_repo_bump(int argc, char **argv)
     status = CLI_FAIL;
     if (args.opt[1].count == 0 && cli_repo_default_expires(cmd, &repo, role, expires) != CLI_OK)
         goto out;
-    if (cli_repo_load_staged(cmd, &repo, role, &env) != CLI_OK)
-        goto out;
-    before = json_deep_copy(json_object_get(env, "signed"));
-    if (before == NULL)
+    if (load_for_edit(cmd, &repo, role, &env, &before) != CLI_OK)
         goto out;
     if (cli_role_commit(cmd, &repo, role, env, before, expires, 1, &changed) != CLI_OK)
         goto out;
@@ -791,18 +785,6 @@ static int looks_like_keyid(const char *s)
     return 1;
 }
 
-static int keyids_index(const json_t *keyids, const char *keyid)
-{
-    const json_t *id;
-    size_t i;
-
-    json_array_foreach(keyids, i, id) {
-        if (json_is_string(id) && strcmp(json_string_value(id), keyid) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
 int cli_repo_rotate(int argc, char **argv)
 {
     static const char *cmd = "repo rotate";
@@ -829,7 +811,7 @@ int cli_repo_rotate(int argc, char **argv)
 
     status = cli_parse(cmd, rotate_usage, spec, 5, argc, argv, 1, 1, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     role = args.pos[0];
     status = CLI_USAGE;
     if (!cli_is_top_role(role)) {
@@ -853,11 +835,8 @@ int cli_repo_rotate(int argc, char **argv)
     if (status != CLI_OK)
         goto out;
     status = CLI_FAIL;
-    if (cli_repo_load_staged(cmd, &repo, "root", &env) != CLI_OK)
+    if (load_for_edit(cmd, &repo, "root", &env, &before) != CLI_OK)
         goto out;
-    before = json_deep_copy(json_object_get(env, "signed"));
-    if (before == NULL)
-        goto nomem;
     signed_part = json_object_get(env, "signed");
     keys = json_object_get(signed_part, "keys");
     role_def = json_object_get(json_object_get(signed_part, "roles"), role);
@@ -881,7 +860,7 @@ int cli_repo_rotate(int argc, char **argv)
             memcpy(keyid, k.keyid, sizeof keyid);
             cli_pubkey_clear(&k);
         }
-        idx = keyids_index(keyids, keyid);
+        idx = cli_keyids_index(keyids, keyid);
         if (idx < 0) {
             cli_error(cmd, arg, "key %s is not a %s key", keyid, role);
             goto out;
@@ -894,7 +873,7 @@ int cli_repo_rotate(int argc, char **argv)
     nadd = args.opt[1].count;
     status = CLI_FAIL;
     for (i = 0; i < nadd; i++) {
-        if (keyids_index(keyids, add[i].keyid) >= 0) {
+        if (cli_keyids_index(keyids, add[i].keyid) >= 0) {
             cli_error(cmd, add[i].path, "key %s is already a %s key", add[i].keyid, role);
             goto out;
         }

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "fota/json.h"
 #include "fota/tuf.h"
+#include "fota_posix.h"
 
 static const char publish_usage[] =
     "Usage: fota repo publish [--repo DIR] --snapshot-key PRIV [...] --timestamp-key PRIV [...]\n"
@@ -133,15 +134,7 @@ static int sign_online(const char *cmd, const char *role, json_t *env, const jso
     fota_err err;
 
     for (size_t i = 0; i < nkeys; i++) {
-        const json_t *id;
-        size_t j;
-        int listed = 0;
-
-        json_array_foreach(keyids, j, id) {
-            if (json_is_string(id) && strcmp(json_string_value(id), keys[i].keyid) == 0)
-                listed = 1;
-        }
-        if (!listed) {
+        if (cli_keyids_index(keyids, keys[i].keyid) < 0) {
             cli_error(cmd, keys[i].path, "key %s is not a %s key of root v%lld", keys[i].keyid,
                       role, (long long)cli_env_version(root));
             return CLI_FAIL;
@@ -164,11 +157,11 @@ static int sign_online(const char *cmd, const char *role, json_t *env, const jso
     return CLI_OK;
 }
 
-/* Serialise env canonically and queue it under each of the versioned and
- * unversioned names; returns the snapshot/timestamp meta entry in *ret_meta
- * (may be NULL). */
+/* Serialise env canonically and queue it under its unversioned name and,
+ * when versioned, its versioned one too; returns the snapshot/timestamp meta
+ * entry in *ret_meta (may be NULL). */
 static int queue_role(const char *cmd, const struct cli_repo *repo, struct plan *plan,
-                      const char *role, const json_t *env, json_t **ret_meta)
+                      const char *role, const json_t *env, int versioned, json_t **ret_meta)
 {
     int64_t version = cli_env_version(env);
     char *bytes = NULL;
@@ -181,8 +174,9 @@ static int queue_role(const char *cmd, const struct cli_repo *repo, struct plan 
         cli_error(cmd, role, "cannot serialise: %s", fota_strerror(err));
         goto out;
     }
-    if (plan_add(plan, cli_repo_metadata_path(repo, version, role), bytes, len) != 0 ||
-        plan_add(plan, cli_repo_metadata_path(repo, 0, role), bytes, len) != 0)
+    if (versioned && plan_add(plan, cli_repo_metadata_path(repo, version, role), bytes, len) != 0)
+        goto nomem;
+    if (plan_add(plan, cli_repo_metadata_path(repo, 0, role), bytes, len) != 0)
         goto nomem;
     if (ret_meta != NULL) {
         *ret_meta = meta_entry(version, bytes, len);
@@ -213,8 +207,8 @@ int cli_repo_publish(int argc, char **argv)
     static const char *cmd = "repo publish";
     static const struct cli_optspec spec[] = {
         {"--repo", CLI_OPT_VALUE},              /* 0 */
-        {"--snapshot-key", CLI_OPT_MULTI},      /* 1 */
-        {"--timestamp-key", CLI_OPT_MULTI},     /* 2 */
+        {"--snapshot-key", CLI_OPT_MULTI | CLI_OPT_REQUIRED},  /* 1 */
+        {"--timestamp-key", CLI_OPT_MULTI | CLI_OPT_REQUIRED}, /* 2 */
         {"--snapshot-expires", CLI_OPT_VALUE},  /* 3 */
         {"--timestamp-expires", CLI_OPT_VALUE}, /* 4 */
         {"--json", CLI_OPT_FLAG},               /* 5 */
@@ -241,13 +235,8 @@ int cli_repo_publish(int argc, char **argv)
 
     status = cli_parse(cmd, publish_usage, spec, 6, argc, argv, 0, 0, &args);
     if (status != CLI_OK)
-        return status == CLI_HELP ? CLI_OK : status;
+        return status;
     status = CLI_USAGE;
-    if (args.opt[1].count == 0 || args.opt[2].count == 0) {
-        cli_error(cmd, args.opt[1].count == 0 ? "--snapshot-key" : "--timestamp-key",
-                  "missing (try 'fota %s --help')", cmd);
-        goto out;
-    }
     if (args.opt[3].count > 0 &&
         cli_expiry_option(cmd, "--snapshot-expires", args.opt[3].value, snap_expires) != CLI_OK)
         goto out;
@@ -308,7 +297,7 @@ int cli_repo_publish(int argc, char **argv)
             goto out;
         }
         warn_expired(cmd, "root", root, now);
-        if (queue_role(cmd, &repo, &plan, "root", root, NULL) != CLI_OK)
+        if (queue_role(cmd, &repo, &plan, "root", root, 1, NULL) != CLI_OK)
             goto out;
         if (json_object_set_new(new_state, "root",
                                 json_pack("{s:I}", "version", (json_int_t)root_version)) != 0)
@@ -351,7 +340,7 @@ int cli_repo_publish(int argc, char **argv)
         }
         if (changed) {
             warn_expired(cmd, role, env, now);
-            if (queue_role(cmd, &repo, &plan, role, env, &meta) != CLI_OK)
+            if (queue_role(cmd, &repo, &plan, role, env, 1, &meta) != CLI_OK)
                 goto out;
             if (json_object_set_new(new_state, role, published_entry(meta)) != 0) {
                 json_decref(meta);
@@ -397,7 +386,7 @@ int cli_repo_publish(int argc, char **argv)
         goto nomem;
     if (sign_online(cmd, "snapshot", snapshot, root, snap_keys, nsnap) != CLI_OK)
         goto out;
-    if (queue_role(cmd, &repo, &plan, "snapshot", snapshot, &ts_meta) != CLI_OK)
+    if (queue_role(cmd, &repo, &plan, "snapshot", snapshot, 1, &ts_meta) != CLI_OK)
         goto out;
     if (json_object_set_new(new_state, "snapshot", published_entry(ts_meta)) != 0)
         goto nomem;
@@ -412,34 +401,25 @@ int cli_repo_publish(int argc, char **argv)
     if (sign_online(cmd, "timestamp", timestamp, root, ts_keys, nts) != CLI_OK)
         goto out;
     {
-        char *bytes = NULL;
-        size_t len = 0;
-        json_t *meta;
-        fota_err err = cli_json_bytes(timestamp, 1, &bytes, &len);
+        json_t *meta = NULL;
+        int rc;
 
-        if (err != FOTA_OK) {
-            cli_error(cmd, "timestamp", "cannot serialise: %s", fota_strerror(err));
-            goto out;
-        }
         /* timestamp.json only: clients always fetch it by that name. */
-        meta = meta_entry(cli_env_version(timestamp), bytes, len);
-        if (plan_add(&plan, cli_repo_metadata_path(&repo, 0, "timestamp"), bytes, len) != 0 ||
-            meta == NULL || json_object_set_new(new_state, "timestamp", published_entry(meta))) {
-            json_decref(meta);
-            free(bytes);
-            goto nomem;
-        }
+        if (queue_role(cmd, &repo, &plan, "timestamp", timestamp, 0, &meta) != CLI_OK)
+            goto out;
+        rc = json_object_set_new(new_state, "timestamp", published_entry(meta));
         json_decref(meta);
-        free(bytes);
+        if (rc != 0)
+            goto nomem;
     }
     json_object_set_new(versions, "timestamp", json_integer(cli_env_version(timestamp)));
 
     /* 4. write, in plan order (timestamp last), then record the state. */
     for (i = 0; i < plan.nfiles; i++) {
-        int rc = cli_write_file(plan.files[i].path, plan.files[i].bytes, plan.files[i].len, 0644,
-                                0);
-        if (rc != 0) {
-            cli_error(cmd, plan.files[i].path, "%s", strerror(rc));
+        fota_err err = fota_posix_write_file(plan.files[i].path, plan.files[i].bytes,
+                                             plan.files[i].len, 0644, 0);
+        if (err != FOTA_OK) {
+            cli_error(cmd, plan.files[i].path, "%s", cli_io_reason(err));
             goto out;
         }
     }

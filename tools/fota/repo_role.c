@@ -226,27 +226,34 @@ json_t *cli_sorted_keyids(const struct cli_pubkey *keys, size_t n)
     return a;
 }
 
+int cli_keyids_index(const json_t *keyids, const char *keyid)
+{
+    const json_t *id;
+    size_t i;
+
+    json_array_foreach(keyids, i, id) {
+        if (json_is_string(id) && strcmp(json_string_value(id), keyid) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
 static int key_referenced(const json_t *roles, const char *keyid)
 {
     const json_t *r;
-    const json_t *id;
     const char *name;
-    size_t i, j;
+    size_t i;
 
     if (json_is_object(roles)) {
         json_object_foreach((json_t *)roles, name, r) {
-            json_array_foreach(json_object_get(r, "keyids"), j, id) {
-                if (json_is_string(id) && strcmp(json_string_value(id), keyid) == 0)
-                    return 1;
-            }
+            if (cli_keyids_index(json_object_get(r, "keyids"), keyid) >= 0)
+                return 1;
         }
         return 0;
     }
     json_array_foreach(roles, i, r) {
-        json_array_foreach(json_object_get(r, "keyids"), j, id) {
-            if (json_is_string(id) && strcmp(json_string_value(id), keyid) == 0)
-                return 1;
-        }
+        if (cli_keyids_index(json_object_get(r, "keyids"), keyid) >= 0)
+            return 1;
     }
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "fota/json.h"
 #include "fota/tuf.h"
+#include "fota_posix.h"
 
 static const char *const expiry_roles[] = {"root", "targets", "delegated", "snapshot",
                                            "timestamp"};
@@ -166,32 +167,36 @@ void cli_repo_close(struct cli_repo *repo)
     repo->locked = 0;
 }
 
-int cli_repo_save_state(const char *cmd, struct cli_repo *repo)
+/* Write a file meant to be read by people (state, staged roles): indented
+ * JSON and "\n", replacing path atomically. */
+static int save_json(const char *cmd, const char *path, const json_t *value)
 {
-    char *path = cli_path(repo->dir, "fota-repo.json");
     char *buf = NULL;
     size_t len = 0;
     fota_err err;
-    int rc;
-    int status = CLI_FAIL;
+
+    err = cli_json_bytes(value, 0, &buf, &len);
+    if (err != FOTA_OK) {
+        cli_error(cmd, path, "%s", fota_strerror(err));
+        return CLI_FAIL;
+    }
+    err = fota_posix_write_file(path, buf, len, 0644, 0);
+    if (err != FOTA_OK)
+        cli_error(cmd, path, "%s", cli_io_reason(err));
+    free(buf);
+    return err == FOTA_OK ? CLI_OK : CLI_FAIL;
+}
+
+int cli_repo_save_state(const char *cmd, struct cli_repo *repo)
+{
+    char *path = cli_path(repo->dir, "fota-repo.json");
+    int status;
 
     if (path == NULL) {
         cli_error(cmd, NULL, "out of memory");
-        goto out;
+        return CLI_FAIL;
     }
-    err = cli_json_bytes(repo->state, 0, &buf, &len);
-    if (err != FOTA_OK) {
-        cli_error(cmd, path, "%s", fota_strerror(err));
-        goto out;
-    }
-    rc = cli_write_file(path, buf, len, 0644, 0);
-    if (rc != 0) {
-        cli_error(cmd, path, "%s", strerror(rc));
-        goto out;
-    }
-    status = CLI_OK;
-out:
-    free(buf);
+    status = save_json(cmd, path, repo->state);
     free(path);
     return status;
 }
@@ -350,29 +355,13 @@ int cli_repo_save_staged(const char *cmd, const struct cli_repo *repo, const cha
                          const json_t *env)
 {
     char *path = cli_repo_staged_path(repo, role);
-    char *buf = NULL;
-    size_t len = 0;
-    fota_err err;
-    int rc;
-    int status = CLI_FAIL;
+    int status;
 
     if (path == NULL) {
         cli_error(cmd, role, "bad role name");
-        goto out;
+        return CLI_FAIL;
     }
-    err = cli_json_bytes(env, 0, &buf, &len);
-    if (err != FOTA_OK) {
-        cli_error(cmd, path, "%s", fota_strerror(err));
-        goto out;
-    }
-    rc = cli_write_file(path, buf, len, 0644, 0);
-    if (rc != 0) {
-        cli_error(cmd, path, "%s", strerror(rc));
-        goto out;
-    }
-    status = CLI_OK;
-out:
-    free(buf);
+    status = save_json(cmd, path, env);
     free(path);
     return status;
 }
