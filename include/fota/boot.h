@@ -110,7 +110,8 @@ fota_err fota_boot_confirm(const struct fota_device *dev);
 
 /* Operator-authorised rollback: make the other slot active if its image
  * verifies and its security counter is not below the stored one
- * (FOTA_E_ROLLBACK otherwise). Refused (FOTA_E_STATE) during a trial. */
+ * (FOTA_E_ROLLBACK otherwise). Refused (FOTA_E_STATE) while an update is
+ * pending or on trial: the other slot then holds the new image. */
 fota_err fota_boot_rollback(const struct fota_device *dev);
 
 /* ---- install: the agent writes a new image into the inactive slot ------ */

@@ -301,6 +301,7 @@ void cli_sigcount_format(const char *role, const struct cli_sigcount *c, char *o
 
 /* ---- commands ---------------------------------------------------------- */
 
+int cli_cmd_image(int argc, char **argv);   /* image_cmd.c */
 int cli_cmd_repo(int argc, char **argv);
 int cli_repo_init(int argc, char **argv);
 int cli_repo_sign(int argc, char **argv);

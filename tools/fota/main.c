@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fota: the operator CLI. main() dispatches on the first word (key, repo);
- * each module parses its own options. See docs/fota.md.
+ * fota: the operator CLI. main() dispatches on the first word (key, image,
+ * repo); each module parses its own options. See docs/fota.md.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,11 +19,14 @@
 static const char usage_text[] =
     "Usage: fota [--version] [--help] COMMAND [ARGS]\n"
     "\n"
-    "The fota operator CLI: keys and TUF repository signing.\n"
+    "The fota operator CLI: keys, signed firmware images and TUF repository signing.\n"
     "\n"
     "Commands:\n"
     "  key new      generate a signing key (ed25519, ecdsa, rsa)\n"
     "  key show     print a key's id, type, scheme and public value\n"
+    "  image sign   make a signed firmware image from a payload\n"
+    "  image verify verify a signed image as a bootloader does\n"
+    "  image inspect  print an image's header and trailer records\n"
     "  repo init    create a repository with its four top-level roles\n"
     "  repo sign    sign a staged role with offline keys\n"
     "  repo add-target, repo remove-target\n"
@@ -89,6 +92,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(word, "key") == 0) {
         status = cli_cmd_key(argc - 2, argv + 2);
+    } else if (strcmp(word, "image") == 0) {
+        status = cli_cmd_image(argc - 2, argv + 2);
     } else if (strcmp(word, "repo") == 0) {
         status = cli_cmd_repo(argc - 2, argv + 2);
     } else {

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef FOTA_KEYFILE_H
+#define FOTA_KEYFILE_H
+
+/*
+ * Key files as the fota CLI writes and reads them, for host programs that
+ * must not depend on tools/ (fota-boot, fota-sim):
+ *   - a TUF public key object (.pub JSON: keytype, scheme, keyval.public);
+ *   - a PEM public key ("BEGIN PUBLIC KEY": Ed25519 or ECDSA P-256, or RSA);
+ *   - a PEM private key (PKCS#8 or the traditional EC/RSA forms), whose
+ *     public half is taken.
+ * Files are capped at FOTA_KEYFILE_MAX bytes.
+ */
+
+#include "fota/crypto.h"
+#include "fota/error.h"
+
+#define FOTA_KEYFILE_MAX 65536u
+
+/* Load a public key from any of the three forms. FOTA_E_NOT_FOUND,
+ * FOTA_E_IO, FOTA_E_LENGTH (over the cap), FOTA_E_PARSE (none of the forms),
+ * or the crypto layer's FOTA_E_KEY / FOTA_E_UNSUPPORTED. */
+fota_err fota_keyfile_load_pubkey(const char *path, fota_pubkey **ret_key);
+
+/* Load a PEM private key. The file's bytes are wiped after parsing. */
+fota_err fota_keyfile_load_privkey(const char *path, fota_privkey **ret_key);
+
+#endif
