@@ -1,9 +1,11 @@
 #!/bin/sh
-# The fota demo: build a signed TUF repository with the operator CLI, serve it
-# on 127.0.0.1, and have a client refresh its trusted metadata and download a
-# firmware image, printing every check it makes. Then show the client refusing
-# a substituted image. Everything happens in a scratch folder that is removed
-# at the end; the only server started is stopped whatever happens.
+# The fota demo: sign a firmware image, publish it in a signed TUF repository
+# with the operator CLI, serve it on 127.0.0.1, and have a client refresh its
+# trusted metadata and download the image, printing every check it makes. Then
+# a simulated device installs it, boots it on trial and confirms it; a
+# substituted image, a downgrade and an image signed by another key are each
+# refused. Everything happens in a scratch folder that is removed at the end;
+# the only server started is stopped whatever happens.
 set -eu
 
 BUILD=${1:-build}
@@ -26,9 +28,9 @@ step() { printf '\n== %s\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed "s#$WORK#\$WORK#g; s#$BIN/##g"; "$@"; }
 
 cd "$WORK"
-step "1. Offline keys: two root keys (threshold 2), one targets key; online snapshot and timestamp keys"
+step "1. Offline keys: two root keys (threshold 2), targets, firmware signing; online snapshot and timestamp keys"
 mkdir -p keys
-for k in root-a root-b targets snapshot timestamp; do
+for k in root-a root-b targets firmware snapshot timestamp; do
     run "$BIN/fota" key new --type ed25519 --out "keys/$k.key" >/dev/null
 done
 ls keys | sed 's/^/   /'
@@ -41,8 +43,11 @@ run "$BIN/fota" repo init --repo repo \
 run "$BIN/fota" repo sign root --repo repo --key keys/root-a.key
 run "$BIN/fota" repo sign root --repo repo --key keys/root-b.key
 
-step "3. Add firmware 1.0.0 as a target, sign targets (offline), publish snapshot and timestamp (online keys)"
-head -c 262144 /dev/urandom > firmware-1.0.0.bin
+step "3. Sign firmware 1.0.0 (offline image key), add it as a target, sign targets (offline), publish (online keys)"
+head -c 262144 /dev/urandom > payload-1.0.0.bin
+run "$BIN/fota" image sign payload-1.0.0.bin firmware-1.0.0.bin --key keys/firmware.key \
+    --version 1.0.0+1 --security-counter 1 --hardware demo-board
+run "$BIN/fota" image inspect firmware-1.0.0.bin
 run "$BIN/fota" repo add-target firmware-1.0.0.bin --repo repo --name demo-board/firmware-1.0.0.bin \
     --custom '{"hardware_ids":["demo-board"],"version":"1.0.0","security_counter":1}'
 run "$BIN/fota" repo sign targets --repo repo --key keys/targets.key
@@ -69,7 +74,15 @@ run "$BIN/fota-tuf-client" -v --metadata-dir client/metadata --metadata-url "$UR
 ls -l client/targets | tail -n +2 | sed 's/^/   /'
 cmp firmware-1.0.0.bin client/targets/demo-board%2Ffirmware-1.0.0.bin && echo "   identical to what the operator signed"
 
-step "7. Attack: the server substitutes the image (same length, one byte changed)"
+step "7. A device (simulated flash: two slots and a two-copy boot state) installs it, boots it on trial, confirms it"
+DEV="--flash device.flash --key keys/firmware.key.pub --hardware demo-board"
+run "$BIN/fota-boot" --flash device.flash --create 1M
+run "$BIN/fota-boot" $DEV --install client/targets/demo-board%2Ffirmware-1.0.0.bin
+run "$BIN/fota-boot" $DEV
+run "$BIN/fota-boot" $DEV --confirm
+run "$BIN/fota-boot" $DEV
+
+step "8. Attack: the server substitutes the image (same length, one byte changed)"
 rm -f client/targets/*
 served=$(find repo/targets -type f -name '*.firmware-1.0.0.bin')
 "$PY" - "$served" <<'EOF'
@@ -87,4 +100,19 @@ if "$BIN/fota-tuf-client" --metadata-dir client/metadata --metadata-url "$URL/me
 fi
 echo "   refused (exit status 1); target folder now holds: $(ls client/targets | wc -l) files"
 
-step "Done: the repository, the server and the client all ran on 127.0.0.1 and are now stopped"
+step "9. Attack: a downgrade to 0.9.0 (genuinely signed, security counter 0) and an image signed by another key"
+run "$BIN/fota" image sign payload-1.0.0.bin firmware-0.9.0.bin --key keys/firmware.key \
+    --version 0.9.0 --security-counter 0 --hardware demo-board >/dev/null
+run "$BIN/fota" key new --type ed25519 --out keys/attacker.key >/dev/null
+run "$BIN/fota" image sign payload-1.0.0.bin firmware-evil.bin --key keys/attacker.key \
+    --version 9.9.9 --security-counter 99 --hardware demo-board >/dev/null
+for img in firmware-0.9.0.bin firmware-evil.bin; do
+    if "$BIN/fota-boot" $DEV --install "$img"; then
+        echo "demo: $img was installed" >&2
+        exit 1
+    fi
+    echo "   $img refused (exit status 1)"
+done
+run "$BIN/fota-boot" $DEV
+
+step "Done: repository, server, client and device all ran on 127.0.0.1 (the server is now stopped)"
