@@ -22,6 +22,7 @@
 #include "fota/crypto.h"
 #include "fota/error.h"
 #include "fota/image.h"
+#include "fota/image_build.h"
 
 #define HW "bench-board"
 #define STACK_SIZE (64u * 1024u)
@@ -58,12 +59,6 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
 static void die(const char *what, fota_err err)
 {
     fprintf(stderr, "image-verify-bench: %s: %s\n", what, fota_strerror(err));
@@ -72,43 +67,35 @@ static void die(const char *what, fota_err err)
 
 struct signer {
     fota_privkey *priv;
-    fota_pubkey *pub;
+    struct fota_image_signer img;
     struct fota_image_key trusted;
 };
 
 static void signer_new(struct signer *s, fota_key_type type)
 {
-    const char *keytype, *scheme;
-    char *pub = NULL;
     fota_err err;
 
     err = fota_privkey_generate(type, &s->priv);
     if (err == FOTA_OK)
-        err = fota_privkey_public_tuf(s->priv, &keytype, &scheme, &pub);
-    if (err == FOTA_OK)
-        err = fota_pubkey_from_tuf(keytype, scheme, pub, &s->pub);
-    free(pub);
-    if (err == FOTA_OK)
-        err = fota_pubkey_image_id(s->pub, s->trusted.id);
+        err = fota_image_signer_init(s->priv, &s->img);
     if (err != FOTA_OK)
         die("key", err);
-    s->trusted.key = s->pub;
+    s->trusted.key = s->img.pub;
+    memcpy(s->trusted.id, s->img.id, sizeof s->trusted.id);
 }
 
 static void signer_free(struct signer *s)
 {
+    fota_image_signer_clear(&s->img);
     fota_privkey_free(s->priv);
-    fota_pubkey_free(s->pub);
 }
 
 /* header + payload_len pseudo-random bytes + [SHA-256, one signature]. */
 static uint8_t *make_image(size_t payload_len, const struct signer *s, size_t *ret_len)
 {
     struct fota_image_header h;
-    uint8_t digest[FOTA_HASH_MAX_LEN];
-    uint8_t *sig = NULL;
-    size_t sig_len = 0, at, trailer_at;
-    uint8_t *d = malloc(FOTA_IMAGE_HEADER_LEN + payload_len + FOTA_IMAGE_TRAILER_MAX);
+    size_t cap = FOTA_IMAGE_HEADER_LEN + payload_len + FOTA_IMAGE_TRAILER_MAX;
+    uint8_t *d = malloc(cap);
     uint32_t x = 1;
     fota_err err;
 
@@ -119,35 +106,13 @@ static uint8_t *make_image(size_t payload_len, const struct signer *s, size_t *r
     h.major = 1;
     h.payload_len = (uint32_t)payload_len;
     memcpy(h.hardware_id, HW, sizeof(HW));
-    err = fota_image_header_encode(&h, d);
-    if (err != FOTA_OK)
-        die("header", err);
     for (size_t i = 0; i < payload_len; i++) {
         x = x * 1103515245u + 12345u;
         d[FOTA_IMAGE_HEADER_LEN + i] = (uint8_t)(x >> 24);
     }
-    at = FOTA_IMAGE_HEADER_LEN + payload_len;
-    err = fota_hash(FOTA_HASH_SHA256, d, at, digest);
-    if (err == FOTA_OK)
-        err = fota_sign_digest(s->priv, digest, &sig, &sig_len);
+    err = fota_image_build(&h, &s->img, 1, d, cap, ret_len, NULL);
     if (err != FOTA_OK)
-        die("sign", err);
-    trailer_at = at;
-    put16(d + at, FOTA_IMAGE_TRAILER_MAGIC);
-    at += 4;
-    put16(d + at, FOTA_TLV_SHA256);
-    put16(d + at + 2, 32);
-    memcpy(d + at + 4, digest, 32);
-    at += 36;
-    put16(d + at, fota_privkey_type(s->priv) == FOTA_KEY_ED25519 ? FOTA_TLV_SIG_ED25519
-                                                                 : FOTA_TLV_SIG_ECDSA_P256);
-    put16(d + at + 2, (uint16_t)(32 + sig_len));
-    memcpy(d + at + 4, s->trusted.id, 32);
-    memcpy(d + at + 36, sig, sig_len);
-    at += 36 + sig_len;
-    put16(d + trailer_at + 2, (uint16_t)(at - trailer_at));
-    free(sig);
-    *ret_len = at;
+        die("image", err);
     return d;
 }
 

@@ -255,7 +255,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 struct device {
     struct fota_flash_sim *sim;
-    fota_pubkey *pub[MAX_KEYS];
     struct fota_image_key keys[MAX_KEYS];
     struct fota_device dev;
     uint8_t scratch[SCRATCH_LEN];
@@ -263,8 +262,7 @@ struct device {
 
 static void device_close(struct device *d)
 {
-    for (size_t i = 0; i < MAX_KEYS; i++)
-        fota_pubkey_free(d->pub[i]);
+    fota_keyfile_free_image_keys(d->keys, MAX_KEYS);
     fota_flash_sim_close(d->sim);
 }
 
@@ -276,6 +274,7 @@ static int device_open(const struct options *o, struct device *d)
         .write_align = o->write_align,
         .erased_value = 0xff,
     };
+    size_t bad = 0;
     fota_err err;
 
     err = fota_flash_file_open(o->flash, &g, o->create_size != 0, &d->sim);
@@ -292,15 +291,14 @@ static int device_open(const struct options *o, struct device *d)
             o->slot_size != 0 ? " of --slot-size" : "");
         return -1;
     }
-    for (size_t i = 0; i < o->n_keys; i++) {
-        err = fota_keyfile_load_pubkey(o->keys[i], &d->pub[i]);
-        if (err == FOTA_OK)
-            err = fota_pubkey_image_id(d->pub[i], d->keys[i].id);
-        if (err != FOTA_OK) {
-            msg("%s: not a usable key: %s", o->keys[i], fota_strerror(err));
-            return -1;
-        }
-        d->keys[i].key = d->pub[i];
+    err = fota_keyfile_load_image_keys(o->keys, o->n_keys, d->keys, &bad);
+    if (err != FOTA_OK) {
+        if (err == FOTA_E_DUPLICATE)
+            msg("%s: the same key as an earlier --key", o->keys[bad]);
+        else
+            msg("%s: not a usable key: %s%s", o->keys[bad], fota_strerror(err),
+                err == FOTA_E_UNSUPPORTED ? " (images are signed with ed25519 or ecdsa)" : "");
+        return -1;
     }
     d->dev.keys = d->keys;
     d->dev.n_keys = o->n_keys;
@@ -551,6 +549,20 @@ static int do_install(const struct options *o, struct device *d)
     return EXIT_OK;
 }
 
+/* "<what> refused: <reason>", or {"result":"<what>-failed","error":...}. */
+static int refused(const struct options *o, const char *what, fota_err err)
+{
+    char result[32];
+
+    if (o->json) {
+        snprintf(result, sizeof result, "%s-failed", what);
+        print_json(json_pack("{s:s,s:s}", "result", result, "error", fota_strerror(err)));
+    } else {
+        printf("%s refused: %s\n", what, fota_strerror(err));
+    }
+    return EXIT_FAIL;
+}
+
 static int do_confirm(const struct options *o, struct device *d)
 {
     struct fota_boot_state before;
@@ -562,14 +574,8 @@ static int do_confirm(const struct options *o, struct device *d)
         err = fota_boot_confirm(&d->dev);
     if (err == FOTA_OK)
         err = fota_boot_state_load(&d->dev, &after);
-    if (err != FOTA_OK) {
-        if (o->json)
-            print_json(json_pack("{s:s,s:s}", "result", "confirm-failed", "error",
-                                 fota_strerror(err)));
-        else
-            printf("confirm refused: %s\n", fota_strerror(err));
-        return EXIT_FAIL;
-    }
+    if (err != FOTA_OK)
+        return refused(o, "confirm", err);
     if (o->json) {
         print_json(json_pack("{s:s,s:b,s:o}", "result", "confirmed", "changed",
                              after.seq != before.seq, "state", state_json(&after)));
@@ -590,14 +596,8 @@ static int do_rollback(const struct options *o, struct device *d)
     err = fota_boot_rollback(&d->dev);
     if (err == FOTA_OK)
         err = fota_boot_state_load(&d->dev, &st);
-    if (err != FOTA_OK) {
-        if (o->json)
-            print_json(json_pack("{s:s,s:s}", "result", "rollback-failed", "error",
-                                 fota_strerror(err)));
-        else
-            printf("rollback refused: %s\n", fota_strerror(err));
-        return EXIT_FAIL;
-    }
+    if (err != FOTA_OK)
+        return refused(o, "rollback", err);
     if (o->json)
         print_json(json_pack("{s:s,s:o}", "result", "rolled-back", "state", state_json(&st)));
     else

@@ -213,43 +213,46 @@ fota_err fota_boot(const struct fota_device *dev, struct fota_boot_decision *ret
     return FOTA_OK;
 }
 
-fota_err fota_boot_confirm(const struct fota_device *dev)
+/* Make slot the active slot with nothing pending, after verifying its image
+ * against the stored floor (confirm and rollback). raise_counter: lift the
+ * floor to the image's own counter, read from the image just verified, so
+ * that it only ever rises to a counter a trusted key signed (confirm only). */
+static fota_err activate(const struct fota_device *dev, const struct fota_boot_state *st,
+                         int slot, int raise_counter)
 {
     struct fota_image_info info;
-    struct fota_boot_state st;
     struct fota_boot_state next;
-    int trial_slot;
     fota_err err;
 
-    if (!fota_boot_device_ok(dev))
-        return FOTA_E_INVALID;
+    err = fota_boot_verify_slot(dev, slot, st->security_counter, 0, &info);
+    if (err != FOTA_OK)
+        return err;
+    next = unmark(st);
+    next.active = (uint8_t)slot;
+    if (raise_counter && info.header.security_counter > next.security_counter)
+        next.security_counter = info.header.security_counter;
+    return fota_boot_state_store(dev, &next);
+}
+
+/* fota_boot_state_load checks dev: a bad one is FOTA_E_INVALID from there. */
+fota_err fota_boot_confirm(const struct fota_device *dev)
+{
+    struct fota_boot_state st;
+    fota_err err;
+
     err = fota_boot_state_load(dev, &st);
     if (err != FOTA_OK)
         return err;
     if (!st.pending || !st.trial)
         return FOTA_OK;
-    trial_slot = 1 - st.active;
-    /* Read the counter from the image itself, verified again: the stored
-     * floor must only ever be raised to a counter a trusted key signed. */
-    err = fota_boot_verify_slot(dev, trial_slot, st.security_counter, 0, &info);
-    if (err != FOTA_OK)
-        return err;
-    next = unmark(&st);
-    next.active = (uint8_t)trial_slot;
-    if (info.header.security_counter > next.security_counter)
-        next.security_counter = info.header.security_counter;
-    return fota_boot_state_store(dev, &next);
+    return activate(dev, &st, 1 - st.active, 1);
 }
 
 fota_err fota_boot_rollback(const struct fota_device *dev)
 {
     struct fota_boot_state st;
-    struct fota_boot_state next;
-    int other;
     fota_err err;
 
-    if (!fota_boot_device_ok(dev))
-        return FOTA_E_INVALID;
     err = fota_boot_state_load(dev, &st);
     if (err != FOTA_OK)
         return err;
@@ -258,11 +261,5 @@ fota_err fota_boot_rollback(const struct fota_device *dev)
      * image active. The update must be confirmed or reverted first. */
     if (st.trial || st.pending)
         return FOTA_E_STATE;
-    other = 1 - st.active;
-    err = fota_boot_verify_slot(dev, other, st.security_counter, 0, NULL);
-    if (err != FOTA_OK)
-        return err;
-    next = unmark(&st);
-    next.active = (uint8_t)other;
-    return fota_boot_state_store(dev, &next);
+    return activate(dev, &st, 1 - st.active, 0);
 }

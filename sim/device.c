@@ -125,8 +125,8 @@ fota_err sim_device_create(const struct sim_device_config *cfg, const struct sim
     err = fota_flash_default_layout(&d->port, (uint32_t)slot_size, d->dev.state, d->dev.slot);
     if (err != FOTA_OK)
         goto out;
-    d->key.key = trusted->pub;
-    memcpy(d->key.id, trusted->id, sizeof d->key.id);
+    d->key.key = trusted->img.pub;
+    memcpy(d->key.id, trusted->img.id, sizeof d->key.id);
     d->dev.keys = &d->key;
     d->dev.n_keys = 1;
     d->dev.threshold = 1;

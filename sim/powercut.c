@@ -360,6 +360,26 @@ static fota_err state_rewrite_in_place(struct run *r)
     return fota_flash_area_write(&sd->dev.state[0], 0, rec, len);
 }
 
+/* The agent's install: begin, the image in CHUNK pieces, finish. The
+ * install is left as the failing call left it; the caller decides whether
+ * to give it up. */
+static fota_err install_feed(struct fota_install *in, const struct fota_device *dev,
+                             const struct sim_image *img, struct fota_image_info *ret_info)
+{
+    fota_err err;
+
+    memset(in, 0, sizeof *in);
+    err = fota_install_begin(in, dev, img->len, img->file_sha256);
+    for (uint32_t off = 0; err == FOTA_OK && off < img->len; off += CHUNK) {
+        uint32_t n = img->len - off < CHUNK ? img->len - off : CHUNK;
+
+        err = fota_install_write(in, img->data + off, n);
+    }
+    if (err == FOTA_OK)
+        err = fota_install_finish(in, ret_info);
+    return err;
+}
+
 static fota_err act_install(struct run *r)
 {
     struct sim_device *sd = r->w->sd;
@@ -371,22 +391,9 @@ static fota_err act_install(struct run *r)
     if (r->w->o.bug == BUG_OVERWRITE_ACTIVE)
         return install_over_active(r);
 
-    memset(&in, 0, sizeof in);
-    err = fota_install_begin(&in, &sd->dev, img->len, img->file_sha256);
-    if (err != FOTA_OK)
-        return err;
-    for (uint32_t off = 0; off < img->len; off += CHUNK) {
-        uint32_t n = img->len - off < CHUNK ? img->len - off : CHUNK;
-        err = fota_install_write(&in, img->data + off, n);
-        if (err != FOTA_OK)
-            goto out;
-    }
-    err = fota_install_finish(&in, &info);
-    if (err != FOTA_OK)
-        goto out;
-    if (memcmp(info.digest, img->digest, 32) != 0)
+    err = install_feed(&in, &sd->dev, img, &info);
+    if (err == FOTA_OK && memcmp(info.digest, img->digest, 32) != 0)
         run_problem(r, "install finished with another image's digest");
-out:
     /* After a cut the agent's RAM is gone: nothing to give up. Any other
      * failure is given up as an agent would. */
     if (err != FOTA_OK && err != FOTA_E_POWER)
@@ -674,18 +681,7 @@ static fota_err install_image(struct world *w, const struct sim_image *img)
     struct fota_install in;
     fota_err err;
 
-    memset(&in, 0, sizeof in);
-    err = fota_install_begin(&in, &w->sd->dev, img->len, img->file_sha256);
-    if (err != FOTA_OK)
-        return err;
-    for (uint32_t off = 0; off < img->len; off += CHUNK) {
-        uint32_t n = img->len - off < CHUNK ? img->len - off : CHUNK;
-        err = fota_install_write(&in, img->data + off, n);
-        if (err != FOTA_OK)
-            break;
-    }
-    if (err == FOTA_OK)
-        err = fota_install_finish(&in, NULL);
+    err = install_feed(&in, &w->sd->dev, img, NULL);
     if (err != FOTA_OK)
         fota_install_abort(&in);
     return err;

@@ -21,6 +21,7 @@
 #include "fota/error.h"
 #include "fota/flash.h"
 #include "fota/image.h"
+#include "fota/image_build.h"
 
 enum {
     SIM_EXIT_OK = 0,     /* the proof held */
@@ -43,9 +44,8 @@ uint64_t sim_rng_below(struct sim_rng *r, uint64_t n);
 
 /* A signing key together with its public half and image key id. */
 struct sim_signer {
-    fota_privkey *priv;
-    fota_pubkey *pub;
-    uint8_t id[32];                 /* fota_pubkey_image_id(pub) */
+    fota_privkey *priv;             /* owned */
+    struct fota_image_signer img;   /* img.priv == priv; img.pub, img.id */
 };
 
 /* Generate a fresh key of the given type. */
@@ -72,8 +72,8 @@ struct sim_image {
     uint32_t security_counter;
 };
 
-/* Build an image per include/fota/image.h, signed by signer (the digest is
- * signed with fota_sign_digest). FOTA_E_INVALID for a bad spec. */
+/* Build an image per include/fota/image.h, signed by signer, with
+ * fota_image_build. FOTA_E_INVALID for a bad spec. */
 fota_err sim_image_build(const struct sim_image_spec *spec, const struct sim_signer *signer,
                          struct sim_image *ret_image);
 void sim_image_free(struct sim_image *img);

@@ -32,6 +32,16 @@ static const char *find(const uint8_t *buf, size_t len, const char *needle)
     return NULL;
 }
 
+/* 1 when the first byte that is not white space opens a JSON object. */
+static int looks_like_json(const uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n')
+            return buf[i] == '{';
+    }
+    return 0;
+}
+
 static int b64_value(char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -155,12 +165,16 @@ fota_err fota_keyfile_load_pubkey(const char *path, fota_pubkey **ret_key)
     err = fota_posix_read_file(path, FOTA_KEYFILE_MAX, &buf, &len);
     if (err != FOTA_OK)
         return err;
-    if (find(buf, len, "PRIVATE KEY-----") != NULL)
+    /* A key object first: an ECDSA or RSA one holds a PEM public key as
+     * its keyval, markers included, so the PEM tests must not see it. */
+    if (looks_like_json(buf, len))
+        err = pubkey_from_json(buf, len, ret_key);
+    else if (find(buf, len, "PRIVATE KEY-----") != NULL)
         err = pubkey_from_private(buf, len, ret_key);
     else if (find(buf, len, pem_pub_begin) != NULL)
         err = pubkey_from_pem(buf, len, ret_key);
     else
-        err = pubkey_from_json(buf, len, ret_key);
+        err = FOTA_E_PARSE;
     fota_secret_free(buf, len);
     return err;
 }
@@ -179,4 +193,54 @@ fota_err fota_keyfile_load_privkey(const char *path, fota_privkey **ret_key)
     err = fota_privkey_from_pem((const char *)buf, len, ret_key);
     fota_secret_free(buf, len);
     return err;
+}
+
+fota_err fota_keyfile_load_image_keys(const char *const *paths, size_t n,
+                                      struct fota_image_key *keys, size_t *ret_failed)
+{
+    fota_pubkey *key = NULL;
+    size_t i = 0;
+    fota_err err = FOTA_OK;
+
+    if (n == 0)
+        return FOTA_OK;
+    if (paths == NULL || keys == NULL)
+        return FOTA_E_INVALID;
+    memset(keys, 0, n * sizeof *keys);
+    for (i = 0; i < n; i++) {
+        err = fota_keyfile_load_pubkey(paths[i], &key);
+        if (err == FOTA_OK && fota_pubkey_type(key) == FOTA_KEY_RSA_PSS)
+            err = FOTA_E_UNSUPPORTED;
+        if (err == FOTA_OK)
+            err = fota_pubkey_image_id(key, keys[i].id);
+        /* The verifier counts distinct keys, so a key given twice adds
+         * nothing to a threshold: report the caller's mistake. */
+        for (size_t j = 0; err == FOTA_OK && j < i; j++) {
+            if (memcmp(keys[j].id, keys[i].id, sizeof keys[i].id) == 0)
+                err = FOTA_E_DUPLICATE;
+        }
+        if (err != FOTA_OK)
+            goto out;
+        keys[i].key = key;
+        key = NULL;
+    }
+out:
+    if (err != FOTA_OK) {
+        fota_pubkey_free(key);
+        fota_keyfile_free_image_keys(keys, n);
+        if (ret_failed != NULL)
+            *ret_failed = i;
+    }
+    return err;
+}
+
+void fota_keyfile_free_image_keys(struct fota_image_key *keys, size_t n)
+{
+    if (keys == NULL || n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        /* the keys were allocated here; the struct only lends them out as const */
+        fota_pubkey_free((fota_pubkey *)(uintptr_t)keys[i].key);
+    }
+    memset(keys, 0, n * sizeof *keys);
 }

@@ -2,8 +2,9 @@
 /*
  * The boot state record, the boot decision (docs/boot.md, one test per row),
  * confirm, rollback and the install side, over the in-memory flash
- * simulator. Images are built here from fota_image_header_encode and
- * fota_sign_digest, signed with keys generated for the run.
+ * simulator. Images are built with libfota's builder (fota_image_build),
+ * signed with keys generated for the run; the format itself is checked
+ * against openssl-made images in test_image.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "fota/boot.h"
 #include "fota/crypto.h"
 #include "fota/image.h"
+#include "fota/image_build.h"
 
 #include "test_util.h"
 
@@ -33,40 +35,32 @@
 
 /* ---- keys and images ------------------------------------------------------ */
 
-static fota_privkey *key_good;      /* trusted by the device */
-static fota_privkey *key_other;     /* not trusted */
-static fota_pubkey *pub_good;
+static fota_privkey *priv_good;
+static fota_privkey *priv_other;
+static struct fota_image_signer key_good;      /* trusted by the device */
+static struct fota_image_signer key_other;     /* not trusted */
 static struct fota_image_key trusted;
-
-static fota_pubkey *public_of(const fota_privkey *k)
-{
-    const char *kt, *sc;
-    char *pub = NULL;
-    fota_pubkey *out = NULL;
-
-    assert_int_equal(fota_privkey_public_tuf(k, &kt, &sc, &pub), FOTA_OK);
-    assert_int_equal(fota_pubkey_from_tuf(kt, sc, pub, &out), FOTA_OK);
-    free(pub);
-    return out;
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (fota_privkey_generate(FOTA_KEY_ED25519, &key_good) != FOTA_OK ||
-        fota_privkey_generate(FOTA_KEY_ECDSA_P256, &key_other) != FOTA_OK)
+    if (fota_privkey_generate(FOTA_KEY_ED25519, &priv_good) != FOTA_OK ||
+        fota_privkey_generate(FOTA_KEY_ECDSA_P256, &priv_other) != FOTA_OK ||
+        fota_image_signer_init(priv_good, &key_good) != FOTA_OK ||
+        fota_image_signer_init(priv_other, &key_other) != FOTA_OK)
         return -1;
-    pub_good = public_of(key_good);
-    trusted.key = pub_good;
-    return fota_pubkey_image_id(pub_good, trusted.id) == FOTA_OK ? 0 : -1;
+    trusted.key = key_good.pub;
+    memcpy(trusted.id, key_good.id, sizeof trusted.id);
+    return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    fota_pubkey_free(pub_good);
-    fota_privkey_free(key_good);
-    fota_privkey_free(key_other);
+    fota_image_signer_clear(&key_good);
+    fota_image_signer_clear(&key_other);
+    fota_privkey_free(priv_good);
+    fota_privkey_free(priv_other);
     return 0;
 }
 
@@ -76,26 +70,13 @@ struct image {
     uint32_t counter;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
 /* Header + payload (a pattern) + trailer with the SHA-256 record and one
- * signature by signer. */
-static void build_image(struct image *img, const fota_privkey *signer, uint32_t counter,
-                        uint16_t minor, const char *hw, uint32_t payload_len)
+ * signature by signer (libfota's builder). */
+static void build_image(struct image *img, const struct fota_image_signer *signer,
+                        uint32_t counter, uint16_t minor, const char *hw, uint32_t payload_len)
 {
     struct fota_image_header h;
-    fota_pubkey *spub = public_of(signer);
-    uint8_t digest[FOTA_HASH_MAX_LEN];
-    uint8_t id[32];
-    uint8_t *sig = NULL;
-    size_t sig_len = 0;
-    uint8_t *t;
-    uint32_t body;
-    uint16_t type;
+    size_t len = 0;
 
     memset(&h, 0, sizeof h);
     h.security_counter = counter;
@@ -105,35 +86,17 @@ static void build_image(struct image *img, const fota_privkey *signer, uint32_t 
     h.build = 100 + minor;
     h.payload_len = payload_len;
     snprintf(h.hardware_id, sizeof h.hardware_id, "%s", hw);
-    body = FOTA_IMAGE_HEADER_LEN + payload_len;
-    assert_true(body + 4 + 36 + 4 + 32 + 72 <= IMG_MAX);
-    assert_int_equal(fota_image_header_encode(&h, img->buf), FOTA_OK);
+    assert_true(FOTA_IMAGE_HEADER_LEN + payload_len <= IMG_MAX);
     for (uint32_t i = 0; i < payload_len; i++)
         img->buf[FOTA_IMAGE_HEADER_LEN + i] = (uint8_t)(i * 31u + minor);
-    assert_int_equal(fota_hash(FOTA_HASH_SHA256, img->buf, body, digest), FOTA_OK);
-    assert_int_equal(fota_sign_digest(signer, digest, &sig, &sig_len), FOTA_OK);
-    assert_int_equal(fota_pubkey_image_id(spub, id), FOTA_OK);
-    type = fota_pubkey_type(spub) == FOTA_KEY_ED25519 ? FOTA_TLV_SIG_ED25519
-                                                       : FOTA_TLV_SIG_ECDSA_P256;
-    t = img->buf + body;
-    put16(t, FOTA_IMAGE_TRAILER_MAGIC);
-    put16(t + 2, (uint16_t)(4 + 4 + 32 + 4 + 32 + sig_len));
-    put16(t + 4, FOTA_TLV_SHA256);
-    put16(t + 6, 32);
-    memcpy(t + 8, digest, 32);
-    put16(t + 40, type);
-    put16(t + 42, (uint16_t)(32 + sig_len));
-    memcpy(t + 44, id, 32);
-    memcpy(t + 76, sig, sig_len);
-    img->len = body + 76 + (uint32_t)sig_len;
+    assert_int_equal(fota_image_build(&h, signer, 1, img->buf, IMG_MAX, &len, NULL), FOTA_OK);
+    img->len = (uint32_t)len;
     img->counter = counter;
-    free(sig);
-    fota_pubkey_free(spub);
 }
 
 static void good_image(struct image *img, uint32_t counter, uint16_t minor)
 {
-    build_image(img, key_good, counter, minor, HW, PAYLOAD);
+    build_image(img, &key_good, counter, minor, HW, PAYLOAD);
 }
 
 /* ---- the device ----------------------------------------------------------- */
@@ -566,7 +529,7 @@ static void test_row4_pending_unsigned(void **state)
     struct fx *fx = *state;
 
     two_images(fx);
-    build_image(&fx->img[2], key_other, 2, 1, HW, PAYLOAD);
+    build_image(&fx->img[2], &key_other, 2, 1, HW, PAYLOAD);
     place(fx, 1, &fx->img[2]);
     expect_reverted_invalid(fx, FOTA_E_THRESHOLD);
 }
@@ -594,7 +557,7 @@ static void test_row4_pending_wrong_hardware(void **state)
     struct fx *fx = *state;
 
     two_images(fx);
-    build_image(&fx->img[2], key_good, 2, 1, "other-board", PAYLOAD);
+    build_image(&fx->img[2], &key_good, 2, 1, "other-board", PAYLOAD);
     place(fx, 1, &fx->img[2]);
     expect_reverted_invalid(fx, FOTA_E_HARDWARE);
 }
@@ -887,7 +850,7 @@ static void test_install_ok(void **state)
     good_image(&fx->img[1], 2, 1);
     place(fx, 0, &fx->img[0]);
     /* slot B holds garbage from before: the install erases ahead */
-    build_image(&fx->img[2], key_other, 9, 9, HW, 3 * SEC);
+    build_image(&fx->img[2], &key_other, 9, 9, HW, 3 * SEC);
     place(fx, 1, &fx->img[2]);
     sha_of(&fx->img[1], sha);
     assert_int_equal(fota_install_begin(&in, &fx->dev, fx->img[1].len, sha), FOTA_OK);
@@ -999,14 +962,14 @@ static void test_install_verification_checked(void **state)
     good_image(&fx->img[0], 2, 0);
     place(fx, 0, &fx->img[0]);
     set_state(fx, 0, 0, 0, 0, 2);
-    build_image(&fx->img[1], key_other, 3, 1, HW, PAYLOAD);
+    build_image(&fx->img[1], &key_other, 3, 1, HW, PAYLOAD);
     install_expect(fx, &fx->img[1], FOTA_E_THRESHOLD);
-    build_image(&fx->img[1], key_good, 3, 1, "other-board", PAYLOAD);
+    build_image(&fx->img[1], &key_good, 3, 1, "other-board", PAYLOAD);
     install_expect(fx, &fx->img[1], FOTA_E_HARDWARE);
-    build_image(&fx->img[1], key_good, 1, 1, HW, PAYLOAD);
+    build_image(&fx->img[1], &key_good, 1, 1, HW, PAYLOAD);
     install_expect(fx, &fx->img[1], FOTA_E_ROLLBACK);
     /* and a good one still goes through afterwards */
-    build_image(&fx->img[1], key_good, 2, 1, HW, PAYLOAD);
+    build_image(&fx->img[1], &key_good, 2, 1, HW, PAYLOAD);
     install_expect(fx, &fx->img[1], FOTA_OK);
     assert_int_equal(fota_install_begin(NULL, &fx->dev, 100, fx->img[1].buf), FOTA_E_INVALID);
 }
@@ -1073,36 +1036,20 @@ static void test_update_cost_1mib(void **state)
     dev.scratch = scratch;
     dev.scratch_len = sizeof scratch;
 
-    /* build a 1 MiB-payload image with the small builder's layout */
+    /* a 1 MiB-payload image */
     {
         struct fota_image_header h = {0};
-        uint8_t digest[FOTA_HASH_MAX_LEN];
-        uint8_t *sig = NULL;
-        size_t sig_len = 0;
-        uint8_t *t;
-        uint32_t body = FOTA_IMAGE_HEADER_LEN + payload;
+        size_t len = 0;
 
         h.security_counter = 2;
         h.major = 2;
         h.payload_len = payload;
         snprintf(h.hardware_id, sizeof h.hardware_id, "%s", HW);
-        assert_int_equal(fota_image_header_encode(&h, buf), FOTA_OK);
         for (uint32_t i = 0; i < payload; i++)
             buf[FOTA_IMAGE_HEADER_LEN + i] = (uint8_t)(i * 13u);
-        assert_int_equal(fota_hash(FOTA_HASH_SHA256, buf, body, digest), FOTA_OK);
-        assert_int_equal(fota_sign_digest(key_good, digest, &sig, &sig_len), FOTA_OK);
-        t = buf + body;
-        put16(t, FOTA_IMAGE_TRAILER_MAGIC);
-        put16(t + 2, (uint16_t)(4 + 36 + 36 + sig_len));
-        put16(t + 4, FOTA_TLV_SHA256);
-        put16(t + 6, 32);
-        memcpy(t + 8, digest, 32);
-        put16(t + 40, FOTA_TLV_SIG_ED25519);
-        put16(t + 42, (uint16_t)(32 + sig_len));
-        memcpy(t + 44, trusted.id, 32);
-        memcpy(t + 76, sig, sig_len);
-        img_len = body + 76 + (uint32_t)sig_len;
-        free(sig);
+        assert_int_equal(fota_image_build(&h, &key_good, 1, buf, payload + 1024, &len, NULL),
+                         FOTA_OK);
+        img_len = (uint32_t)len;
     }
     {
         uint8_t d[FOTA_HASH_MAX_LEN];

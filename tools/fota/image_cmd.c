@@ -16,7 +16,8 @@
 
 #include "cli.h"
 #include "fota/image.h"
-#include "fota/tuf.h"
+#include "fota/image_build.h"
+#include "keyfile.h"
 #include "fota_posix.h"
 
 static const char image_usage[] =
@@ -52,7 +53,8 @@ static const char verify_usage[] =
     "lengths (the file must end where the trailer does), digest, signatures.\n"
     "Exit 0 when valid; 1 with the reason of the first failed check.\n"
     "\n"
-    "  --key PUB                a trusted key: .pub key object or private PEM (repeat)\n"
+    "  --key PUB                a trusted key: .pub key object, PEM public or private key\n"
+    "                           (repeat)\n"
     "  --hardware HW            the device's hardware id (default: not checked)\n"
     "  --min-security-counter N the device's stored counter (default 0)\n"
     "  --threshold N            distinct trusted keys that must have signed (default 1)\n"
@@ -177,29 +179,6 @@ static const char *key_type_name(fota_key_type t)
     return t == FOTA_KEY_ED25519 ? "ed25519" : "ecdsa-p256";
 }
 
-/* The libfota public key of a TUF key object, refusing RSA. */
-static int image_pubkey(const char *cmd, const char *path, const json_t *keyobj,
-                        fota_pubkey **ret_key, uint8_t ret_id[32])
-{
-    fota_pubkey *key = NULL;
-    fota_err err = fota_tuf_key_parse(keyobj, &key);
-
-    if (err == FOTA_OK)
-        err = fota_pubkey_image_id(key, ret_id);
-    if (err != FOTA_OK) {
-        fota_pubkey_free(key);
-        cli_error(cmd, path, "unusable key: %s", fota_strerror(err));
-        return CLI_FAIL;
-    }
-    if (fota_pubkey_type(key) == FOTA_KEY_RSA_PSS) {
-        fota_pubkey_free(key);
-        cli_error(cmd, path, "an RSA key cannot sign or verify images (use ed25519 or ecdsa)");
-        return CLI_USAGE;
-    }
-    *ret_key = key;
-    return CLI_OK;
-}
-
 /* ---- reading an image file ------------------------------------------------ */
 
 struct image_file {
@@ -253,12 +232,6 @@ static int open_image(const char *cmd, const char *path, struct image_file *ret)
 
 /* ---- fota image sign ------------------------------------------------------ */
 
-struct signer {
-    struct cli_privkey *priv;   /* borrowed */
-    fota_pubkey *pub;
-    uint8_t id[32];
-};
-
 struct payload_sink {
     struct fota_posix_atomic *out;
     fota_sha256 *sha;
@@ -274,66 +247,26 @@ static fota_err payload_feed(void *ctx, const uint8_t *data, size_t len)
     return fota_posix_atomic_write(s->out, data, len);
 }
 
-static void put16(uint8_t *p, uint16_t v)
+/* Print o and release it; o == NULL (a failed json_pack) is out of memory. */
+static int print_json_owned(const char *cmd, json_t *o)
 {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
+    int status;
 
-/* Append one record to the trailer being built; the caller checked room. */
-static void add_record(uint8_t *trailer, size_t *at, uint16_t type, const uint8_t *a, size_t alen,
-                       const uint8_t *b, size_t blen)
-{
-    put16(trailer + *at, type);
-    put16(trailer + *at + 2, (uint16_t)(alen + blen));
-    memcpy(trailer + *at + 4, a, alen);
-    if (blen > 0)
-        memcpy(trailer + *at + 4 + alen, b, blen);
-    *at += 4 + alen + blen;
-}
-
-/* Sign digest with every signer into trailer (after the SHA-256 record). Each
- * signature is checked with the public half before it is written, so that a
- * broken key or backend cannot produce an image no device accepts. */
-static int build_trailer(const char *cmd, const struct signer *signers, size_t n,
-                         const uint8_t digest[32], uint8_t *trailer, size_t *ret_len)
-{
-    size_t at = 4;
-
-    add_record(trailer, &at, FOTA_TLV_SHA256, digest, 32, NULL, 0);
-    for (size_t i = 0; i < n; i++) {
-        fota_key_type type = fota_privkey_type(signers[i].priv->key);
-        uint8_t *sig = NULL;
-        size_t sig_len = 0;
-        fota_err err = fota_sign_digest(signers[i].priv->key, digest, &sig, &sig_len);
-
-        if (err == FOTA_OK)
-            err = fota_verify_digest(signers[i].pub, digest, sig, sig_len);
-        if (err == FOTA_OK && at + 4 + 32 + sig_len > FOTA_IMAGE_TRAILER_MAX)
-            err = FOTA_E_TOO_BIG;
-        if (err != FOTA_OK) {
-            free(sig);
-            cli_error(cmd, signers[i].priv->path, "cannot sign: %s", fota_strerror(err));
-            return CLI_FAIL;
-        }
-        add_record(trailer, &at,
-                   type == FOTA_KEY_ED25519 ? FOTA_TLV_SIG_ED25519 : FOTA_TLV_SIG_ECDSA_P256,
-                   signers[i].id, 32, sig, sig_len);
-        free(sig);
+    if (o == NULL) {
+        cli_error(cmd, NULL, "out of memory");
+        return CLI_FAIL;
     }
-    put16(trailer, FOTA_IMAGE_TRAILER_MAGIC);
-    put16(trailer + 2, (uint16_t)at);
-    *ret_len = at;
-    return CLI_OK;
+    status = cli_print_json(cmd, o);
+    json_decref(o);
+    return status;
 }
 
 static int print_signed(const char *cmd, const char *out_path, const struct fota_image_header *h,
-                        uint64_t total, const uint8_t digest[32], const struct signer *signers,
-                        size_t n, int as_json)
+                        uint64_t total, const uint8_t digest[32], const struct cli_privkey *privs,
+                        const struct fota_image_signer *signers, size_t n, int as_json)
 {
     char version[64], hex[HEX32_LEN];
     json_t *o, *sigs;
-    int status;
 
     format_version(h, version, sizeof version);
     fota_hex_encode(digest, 32, hex);
@@ -345,8 +278,7 @@ static int print_signed(const char *cmd, const char *out_path, const struct fota
         for (size_t i = 0; i < n; i++) {
             fota_hex_encode(signers[i].id, 32, hex);
             printf("  signature %s, key id %s (%s)\n",
-                   key_type_name(fota_privkey_type(signers[i].priv->key)), hex,
-                   signers[i].priv->path);
+                   key_type_name(fota_privkey_type(privs[i].key)), hex, privs[i].path);
         }
         return CLI_OK;
     }
@@ -354,10 +286,9 @@ static int print_signed(const char *cmd, const char *out_path, const struct fota
     for (size_t i = 0; sigs != NULL && i < n; i++) {
         fota_hex_encode(signers[i].id, 32, hex);
         if (json_array_append_new(sigs, json_pack("{s:s,s:s,s:s}", "type",
-                                                  key_type_name(fota_privkey_type(
-                                                      signers[i].priv->key)),
+                                                  key_type_name(fota_privkey_type(privs[i].key)),
                                                   "keyid", hex, "tuf_keyid",
-                                                  signers[i].priv->keyid)) != 0) {
+                                                  privs[i].keyid)) != 0) {
             json_decref(sigs);
             sigs = NULL;
         }
@@ -369,13 +300,7 @@ static int print_signed(const char *cmd, const char *out_path, const struct fota
                                  (json_int_t)h->security_counter, "hardware_id", h->hardware_id,
                                  "payload_len", (json_int_t)h->payload_len, "total_len",
                                  (json_int_t)total, "sha256", hex, "signatures", sigs);
-    if (o == NULL) {
-        cli_error(cmd, NULL, "out of memory");
-        return CLI_FAIL;
-    }
-    status = cli_print_json(cmd, o);
-    json_decref(o);
-    return status;
+    return print_json_owned(cmd, o);
 }
 
 static int image_sign(int argc, char **argv)
@@ -390,7 +315,7 @@ static int image_sign(int argc, char **argv)
     };
     struct cli_args args = {0};
     struct cli_privkey *privs = NULL;
-    struct signer *signers = NULL;
+    struct fota_image_signer *signers = NULL;
     size_t n_keys = 0, n_loaded = 0, trailer_len = 0, room;
     struct fota_image_header h;
     struct fota_posix_atomic out = {.fd = -1, .dir_fd = -1};
@@ -435,17 +360,23 @@ static int image_sign(int argc, char **argv)
     }
     room = FOTA_IMAGE_TRAILER_MAX - 4 - 36;
     for (n_loaded = 0; n_loaded < n_keys; n_loaded++) {
-        struct signer *s = &signers[n_loaded];
+        struct fota_image_signer *s = &signers[n_loaded];
         size_t need;
 
-        s->priv = &privs[n_loaded];
-        status = image_pubkey(cmd, s->priv->path, s->priv->keyobj, &s->pub, s->id);
-        if (status != CLI_OK)
+        err = fota_image_signer_init(privs[n_loaded].key, s);
+        if (err != FOTA_OK) {
+            if (err == FOTA_E_UNSUPPORTED)
+                cli_error(cmd, privs[n_loaded].path,
+                          "an RSA key cannot sign images (use ed25519 or ecdsa)");
+            else
+                cli_error(cmd, privs[n_loaded].path, "unusable key: %s", fota_strerror(err));
+            status = err == FOTA_E_UNSUPPORTED ? CLI_USAGE : CLI_FAIL;
             goto out;
+        }
         for (size_t j = 0; j < n_loaded; j++) {
             if (memcmp(signers[j].id, s->id, 32) == 0) {
-                cli_error(cmd, "--key", "%s and %s are the same key", signers[j].priv->path,
-                          s->priv->path);
+                cli_error(cmd, "--key", "%s and %s are the same key", privs[j].path,
+                          privs[n_loaded].path);
                 n_loaded++;
                 status = CLI_USAGE;
                 goto out;
@@ -505,10 +436,11 @@ static int image_sign(int argc, char **argv)
                                                           : cli_io_reason(err));
         goto out;
     }
-    status = build_trailer(cmd, signers, n_keys, digest, trailer, &trailer_len);
-    if (status != CLI_OK)
+    err = fota_image_trailer_build(digest, signers, n_keys, trailer, sizeof trailer, &trailer_len);
+    if (err != FOTA_OK) {
+        cli_error(cmd, NULL, "cannot sign: %s", fota_strerror(err));
         goto out;
-    status = CLI_FAIL;
+    }
     err = fota_posix_atomic_write(&out, trailer, trailer_len);
     if (err == FOTA_OK) {
         out_open = 0;
@@ -520,12 +452,12 @@ static int image_sign(int argc, char **argv)
     }
     status = print_signed(cmd, out_path, &h,
                           (uint64_t)FOTA_IMAGE_HEADER_LEN + h.payload_len + trailer_len, digest,
-                          signers, n_keys, args.opt[4].count > 0);
+                          privs, signers, n_keys, args.opt[4].count > 0);
 out:
     if (out_open)
         fota_posix_atomic_abort(&out);
     for (size_t i = 0; signers != NULL && i < n_loaded; i++)
-        fota_pubkey_free(signers[i].pub);
+        fota_image_signer_clear(&signers[i]);
     free(signers);
     cli_privkeys_free(privs, n_keys);
     cli_args_free(&args);
@@ -539,16 +471,11 @@ static int print_verified(const char *cmd, const char *path, fota_err result,
 {
     char version[64], hex[HEX32_LEN];
     json_t *o;
-    int status;
 
     if (result != FOTA_OK) {
-        if (as_json) {
-            o = json_pack("{s:s,s:b,s:s}", "file", path, "valid", 0, "reason",
-                          fota_strerror(result));
-            if (o == NULL || cli_print_json(cmd, o) != CLI_OK)
-                cli_error(cmd, NULL, "out of memory");
-            json_decref(o);
-        }
+        if (as_json)
+            (void)print_json_owned(cmd, json_pack("{s:s,s:b,s:s}", "file", path, "valid", 0,
+                                                  "reason", fota_strerror(result)));
         cli_error(cmd, path, "invalid: %s", fota_strerror(result));
         return CLI_FAIL;
     }
@@ -566,13 +493,7 @@ static int print_verified(const char *cmd, const char *path, fota_err result,
                   info->header.hardware_id, "payload_len", (json_int_t)info->header.payload_len,
                   "total_len", (json_int_t)info->total_len, "sha256", hex, "valid_signatures",
                   (json_int_t)info->valid_signatures, "threshold", (json_int_t)threshold);
-    if (o == NULL) {
-        cli_error(cmd, NULL, "out of memory");
-        return CLI_FAIL;
-    }
-    status = cli_print_json(cmd, o);
-    json_decref(o);
-    return status;
+    return print_json_owned(cmd, o);
 }
 
 static int image_verify(int argc, char **argv)
@@ -586,15 +507,14 @@ static int image_verify(int argc, char **argv)
         {"--json", CLI_OPT_FLAG},
     };
     struct cli_args args = {0};
-    struct cli_pubkey *pubs = NULL;
     struct fota_image_key *trusted = NULL;
-    size_t n_keys = 0, n_loaded = 0;
+    size_t n_keys = 0, bad = 0;
     struct fota_image_header want;
     struct fota_image_policy policy;
     struct fota_image_info info;
     struct image_file file = {-1, 0};
     uint8_t scratch[4096];
-    fota_err result;
+    fota_err result, err;
     int status;
 
     status = cli_parse(cmd, verify_usage, spec, sizeof spec / sizeof spec[0], argc, argv, 1, 1,
@@ -628,25 +548,29 @@ static int image_verify(int argc, char **argv)
         }
     }
 
-    status = cli_load_pubkeys(cmd, "--key", args.opt[0].values, n_keys, &pubs);
-    if (status != CLI_OK) {
-        pubs = NULL;
-        goto out;
-    }
     trusted = calloc(n_keys, sizeof *trusted);
     if (trusted == NULL) {
         cli_error(cmd, NULL, "out of memory");
         status = CLI_FAIL;
         goto out;
     }
-    for (n_loaded = 0; n_loaded < n_keys; n_loaded++) {
-        fota_pubkey *key = NULL;
+    /* The keys fota-boot's device trusts are read by the same loader. */
+    err = fota_keyfile_load_image_keys(args.opt[0].values, n_keys, trusted, &bad);
+    if (err != FOTA_OK) {
+        const char *path = args.opt[0].values[bad];
 
-        status = image_pubkey(cmd, pubs[n_loaded].path, pubs[n_loaded].keyobj, &key,
-                              trusted[n_loaded].id);
-        if (status != CLI_OK)
-            goto out;
-        trusted[n_loaded].key = key;
+        status = CLI_USAGE;
+        if (err == FOTA_E_DUPLICATE) {
+            cli_error(cmd, "--key", "%s is the same key as an earlier --key", path);
+        } else if (err == FOTA_E_UNSUPPORTED) {
+            cli_error(cmd, path, "unsupported key: images are signed with ed25519 or ecdsa "
+                                 "P-256 keys");
+        } else {
+            cli_error(cmd, path, "not a usable key: %s",
+                      err == FOTA_E_NOT_FOUND ? "no such file" : fota_strerror(err));
+            status = CLI_FAIL;
+        }
+        goto out;
     }
 
     status = open_image(cmd, args.pos[0], &file);
@@ -678,10 +602,8 @@ static int image_verify(int argc, char **argv)
 out:
     if (file.fd >= 0)
         close(file.fd);
-    for (size_t i = 0; trusted != NULL && i < n_loaded; i++)
-        fota_pubkey_free((fota_pubkey *)trusted[i].key);
+    fota_keyfile_free_image_keys(trusted, n_keys);
     free(trusted);
-    cli_pubkeys_free(pubs, n_keys);
     cli_args_free(&args);
     return status;
 }
@@ -809,7 +731,7 @@ static int image_inspect(int argc, char **argv)
     uint64_t payload_end, have;
     uint16_t total;
     char version[64], hex[HEX32_LEN];
-    json_t *recs = NULL, *o = NULL;
+    json_t *recs = NULL;
     const char *path;
     int as_json, match = 0;
     fota_err err;
@@ -890,22 +812,20 @@ static int image_inspect(int argc, char **argv)
     }
     status = CLI_OK;
     if (as_json) {
-        o = json_pack("{s:s,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:s,s:b,s:O}",
-                      "file", path, "format", (json_int_t)h.format, "header_len",
-                      (json_int_t)h.header_len, "flags", (json_int_t)h.flags, "version", version,
-                      "major", (json_int_t)h.major, "minor", (json_int_t)h.minor, "patch",
-                      (json_int_t)h.patch, "build", (json_int_t)h.build, "security_counter",
-                      (json_int_t)h.security_counter, "hardware_id", h.hardware_id,
-                      "payload_len", (json_int_t)h.payload_len, "trailer_len",
-                      (json_int_t)total, "total_len", (json_int_t)(payload_end + total),
-                      "file_len", (json_int_t)file.size, "sha256", hex, "sha256_matches", match,
-                      "records", recs);
-        status = o == NULL ? CLI_FAIL : cli_print_json(cmd, o);
-        if (o == NULL)
-            cli_error(cmd, NULL, "out of memory");
+        status = print_json_owned(
+            cmd, json_pack("{s:s,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:s,s:b,"
+                           "s:O}",
+                           "file", path, "format", (json_int_t)h.format, "header_len",
+                           (json_int_t)h.header_len, "flags", (json_int_t)h.flags, "version",
+                           version, "major", (json_int_t)h.major, "minor", (json_int_t)h.minor,
+                           "patch", (json_int_t)h.patch, "build", (json_int_t)h.build,
+                           "security_counter", (json_int_t)h.security_counter, "hardware_id",
+                           h.hardware_id, "payload_len", (json_int_t)h.payload_len,
+                           "trailer_len", (json_int_t)total, "total_len",
+                           (json_int_t)(payload_end + total), "file_len", (json_int_t)file.size,
+                           "sha256", hex, "sha256_matches", match, "records", recs));
     }
 out:
-    json_decref(o);
     json_decref(recs);
     free(trailer);
     if (file.fd >= 0)
