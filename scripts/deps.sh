@@ -14,6 +14,8 @@ openssl:independent test vectors made with the openssl command
 libjansson-dev:JSON parsing
 libcurl4-openssl-dev:HTTP client for fota-tuf-client and the agent
 libcmocka-dev:unit tests
+libmicrohttpd-dev:the HTTP server of fota-server
+libsqlite3-dev:fota-server's embedded database
 python3:the HTTP test server and integration tests
 python3-securesystemslib:an independent TUF signing implementation for interop tests
 time:peak memory figures in the benchmarks (/usr/bin/time)

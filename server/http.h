@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef FOTA_SERVER_HTTP_H
+#define FOTA_SERVER_HTTP_H
+
+/*
+ * The HTTP layer of fota-server (server/http.c) and the contract between it
+ * and the endpoint modules. http.c owns libmicrohttpd: it accepts the request,
+ * enforces the body cap, and calls one handler with the whole request; the
+ * handler fills a response. Handlers never touch MHD except through
+ * fota_resp_file (zero-copy file responses).
+ *
+ * Threads: handlers run on MHD's pool threads, several at once. A handler
+ * gets its thread's store connection with fota_req_store().
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct fota_server;          /* server/server.h */
+struct fota_store;           /* server/store.h */
+
+struct fota_req {
+    struct fota_server *srv;
+    void *conn;                      /* struct MHD_Connection * (http.c only) */
+    const char *method;              /* "GET", "HEAD", "POST", "PUT", ... */
+    const char *path;                /* the URL path exactly as received (not decoded), no query */
+    const uint8_t *body;             /* whole body (NULL for GET/HEAD or streaming routes) */
+    size_t body_len;
+    double t_start;                  /* monotonic seconds, for latency metrics */
+};
+
+struct fota_resp {
+    unsigned status;
+    char *body;                      /* malloc'ed, owned by the response */
+    size_t body_len;
+    const char *content_type;        /* static string */
+    void *mhd;                       /* a prepared struct MHD_Response * (fota_resp_file) */
+    char location[256];              /* optional header values */
+    char etag[80];
+    char extra_header[2][160];       /* "Name: value" lines, optional */
+    const char *log_event;           /* short event name for the request log ("checkin"), static */
+    char log_detail[256];            /* key=value pairs for the request log line */
+};
+
+/* Request accessors: header and query values are NUL-terminated, owned by
+ * the request, valid during the handler; NULL when absent. */
+const char *fota_req_header(const struct fota_req *req, const char *name);
+const char *fota_req_query(const struct fota_req *req, const char *key);
+struct fota_store *fota_req_store(const struct fota_req *req);
+
+/* The bearer token of the Authorization header, or NULL. */
+const char *fota_req_bearer(const struct fota_req *req);
+
+/* Parse the body as strict JSON (fota_json_parse, depth 16). On failure the
+ * response is set to 400 (or 415 for a non-JSON content type) and NULL is
+ * returned. */
+json_t *fota_req_json(const struct fota_req *req, struct fota_resp *resp);
+
+/* Responses. */
+void fota_resp_json(struct fota_resp *resp, unsigned status, json_t *value); /* steals value */
+void fota_resp_bytes(struct fota_resp *resp, unsigned status, const char *content_type,
+                     const void *data, size_t len);                         /* copies */
+void fota_resp_error(struct fota_resp *resp, unsigned status, const char *code,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void fota_resp_empty(struct fota_resp *resp, unsigned status);
+
+/* A zero-copy response of len bytes of fd from offset (fd is owned by the
+ * response from now on, also on failure). 0 on success, -1 on failure
+ * (the response is then set to 500). */
+int fota_resp_file(struct fota_resp *resp, unsigned status, int fd, uint64_t offset,
+                   uint64_t len);
+
+/* Handlers: return nothing; always leave a status in resp. */
+typedef void (*fota_handler)(struct fota_req *req, struct fota_resp *resp);
+
+/* Streaming request bodies (image uploads): begin is called once the
+ * headers are in (return NULL after filling resp to refuse); data for each
+ * chunk (return 0, or -1 after filling resp to stop); end once the body is
+ * complete (fill resp). abort is called instead of end when the client goes
+ * away or data refused. */
+struct fota_stream_handler {
+    void *(*begin)(struct fota_req *req, struct fota_resp *resp);
+    int (*data)(void *ctx, const uint8_t *buf, size_t len, struct fota_resp *resp);
+    void (*end)(void *ctx, struct fota_req *req, struct fota_resp *resp);
+    void (*abort)(void *ctx);
+};
+
+#endif
