@@ -38,6 +38,7 @@ test: build
 bench: build
 	@/usr/bin/python3 bench/tuf_refresh.py --bin $(BUILD)/bin
 	@./bench/image_verify.sh $(BUILD)
+	@./bench/server/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

@@ -18,6 +18,7 @@ libmicrohttpd-dev:the HTTP server of fota-server
 libsqlite3-dev:fota-server's embedded database
 python3:the HTTP test server and integration tests
 python3-securesystemslib:an independent TUF signing implementation for interop tests
+python3-cryptography:independent signature checks in the tests (Ed25519, ECDSA)
 time:peak memory figures in the benchmarks (/usr/bin/time)
 "
 

@@ -87,4 +87,33 @@ struct fota_stream_handler {
     void (*abort)(void *ctx);
 };
 
+/* ---- Added by server/http.c's owner (S1): the daemon and one helper -------- */
+
+struct fota_http;
+
+/* Add a header to a response prepared by fota_resp_file (a file response
+ * needs more than the fixed fields: Content-Range, Cache-Control, ...).
+ * 0, or -1 when resp holds no file response or MHD refuses the header. */
+int fota_resp_file_header(struct fota_resp *resp, const char *name, const char *value);
+
+/* Start listening as srv->cfg says (address, TLS, pool size, event mode);
+ * srv->metrics must exist. 0, or -1 after logging why. */
+int fota_http_start(struct fota_server *srv, struct fota_http **ret_http);
+
+/* The port bound (the configured one, or the one chosen for port 0). */
+unsigned fota_http_port(const struct fota_http *http);
+
+/* Graceful shutdown, step 1: stop accepting connections (the listening
+ * socket is closed) and answer every further request with
+ * "Connection: close". Requests in flight go on. */
+void fota_http_quiesce(struct fota_http *http);
+
+/* Step 2: wait until no request is in flight. 0 when idle; -1 when timeout_s
+ * passed or *cancel (may be NULL) became non-zero first. */
+int fota_http_wait_idle(struct fota_http *http, double timeout_s, volatile int *cancel);
+
+/* Step 3: close every connection, join the pool threads (their store
+ * connections close with them) and free http (NULL is fine). */
+void fota_http_stop(struct fota_http *http);
+
 #endif

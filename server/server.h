@@ -54,4 +54,32 @@ struct fota_server {
 /* Time now, seconds since the epoch (UTC). */
 int64_t fota_server_now(void);
 
+/* ---- Added by server/server.c's owner (S1): start-up and shutdown --------- */
+
+#include <stddef.h>
+
+#include "fota/error.h"
+
+/*
+ * Fill srv for serving with cfg: the paths (data_dir/fota.db, data_dir/repo;
+ * data_dir must exist), the online keys (each configured PEM file, or
+ * data_dir/keys/<role>.pem when it exists; a role without either stays
+ * unset: key == NULL), the token secret from the store (created there by
+ * the first process) and the metrics. 0, or -1 after logging why (srv is
+ * then cleaned up).
+ */
+int fota_server_init(struct fota_server *srv, const struct fota_server_config *cfg);
+
+/* Release everything fota_server_init made (keys, metrics, secret). */
+void fota_server_cleanup(struct fota_server *srv);
+
+/* Load an online key from a PEM private key file: k->key, k->pub (its TUF
+ * public key object) and k->keyid. On failure k is left zeroed. */
+fota_err fota_server_key_load(struct fota_server_key *k, const char *path);
+void fota_server_key_free(struct fota_server_key *k);
+
+/* data_dir/keys/<role>.pem, the default place of an online key. */
+int fota_server_default_key_path(const char *data_dir, const char *role, char *buf,
+                                 size_t len);
+
 #endif

@@ -21,6 +21,7 @@
 #include "fota/crypto.h"
 #include "fota/error.h"
 #include "fota/tuf.h"
+#include "fota/tuf_repo.h"
 
 enum {
     CLI_OK = 0,    /* success */
@@ -37,7 +38,7 @@ enum {
 #define CLI_MAX_NAME 1024u                     /* target path length */
 #define CLI_MAX_ENCODED_ROLE 200u              /* encoded role name in file names */
 
-#define CLI_SPEC_VERSION "1.0.31"
+#define CLI_SPEC_VERSION FOTA_TUF_SPEC_VERSION
 
 /* ---- errors and output (main.c) ---------------------------------------- */
 
@@ -312,5 +313,8 @@ int cli_repo_bump(int argc, char **argv);
 int cli_repo_rotate(int argc, char **argv);
 int cli_repo_publish(int argc, char **argv);
 int cli_repo_status(int argc, char **argv);
+int cli_cmd_release(int argc, char **argv);  /* api_cmd.c: talks to fota-server */
+int cli_cmd_rollout(int argc, char **argv);  /* api_cmd.c */
+int cli_cmd_device(int argc, char **argv);   /* api_cmd.c */
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "fota/json.h"
+#include "fota/tuf_repo.h"
 #include "fota_posix.h"
 
 fota_err cli_read_file(const char *path, size_t max_len, uint8_t **ret_buf, size_t *ret_len,
@@ -95,53 +96,16 @@ char *cli_path(const char *a, const char *b)
     return cli_pathf("%s/%s", a, b);
 }
 
-/*
- * Canonical JSON leaves control characters inside strings raw, and a PEM
- * public key (ecdsa, rsa) holds newlines: such bytes are not JSON any strict
- * parser (ours, jansson, Python's json) accepts. When the canonical form has
- * a control character, the file gets the same compact, key-sorted encoding
- * with those characters escaped instead; it parses to the same value, so the
- * canonical form that signatures cover is unchanged. Otherwise the bytes are
- * exactly the canonical form.
- */
-static fota_err published_bytes(const json_t *value, char **ret_buf, size_t *ret_len)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    fota_err err;
-    int has_control = 0;
-
-    err = fota_json_canonical(value, CLI_MAX_METADATA, &buf, &len);
-    if (err != FOTA_OK)
-        return err;
-    for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)buf[i] < 0x20)
-            has_control = 1;
-    }
-    if (has_control) {
-        free(buf);
-        buf = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS);
-        if (buf == NULL)
-            return FOTA_E_NOMEM;
-        len = strlen(buf);
-        if (len > CLI_MAX_METADATA) {
-            free(buf);
-            return FOTA_E_TOO_BIG;
-        }
-    }
-    *ret_buf = buf;
-    *ret_len = len;
-    return FOTA_OK;
-}
-
 fota_err cli_json_bytes(const json_t *value, int canonical, char **ret_buf, size_t *ret_len)
 {
     char *text;
     size_t len;
     char *buf;
 
+    /* Published files: canonical JSON with control characters escaped
+     * (include/fota/tuf_repo.h), as fota-server writes them too. */
     if (canonical)
-        return published_bytes(value, ret_buf, ret_len);
+        return fota_tuf_repo_bytes(value, CLI_MAX_METADATA, ret_buf, ret_len);
     text = json_dumps(value, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (text == NULL)
         return FOTA_E_NOMEM;

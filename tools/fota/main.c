@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fota: the operator CLI. main() dispatches on the first word (key, image,
- * repo); each module parses its own options. See docs/fota.md.
+ * repo, release, rollout, device); each module parses its own options.
+ * See docs/fota.md.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,7 +20,8 @@
 static const char usage_text[] =
     "Usage: fota [--version] [--help] COMMAND [ARGS]\n"
     "\n"
-    "The fota operator CLI: keys, signed firmware images and TUF repository signing.\n"
+    "The fota operator CLI: keys, signed firmware images, TUF repository signing,\n"
+    "and releases, rollouts and devices on fota-server.\n"
     "\n"
     "Commands:\n"
     "  key new      generate a signing key (ed25519, ecdsa, rsa)\n"
@@ -36,6 +38,12 @@ static const char usage_text[] =
     "  repo rotate  change the keys of a top-level role (new root version)\n"
     "  repo publish verify staged roles, write metadata, snapshot, timestamp\n"
     "  repo status  staged and published versions, expiry, signatures\n"
+    "  release push|list|show\n"
+    "               publish images and signed targets through fota-server\n"
+    "  rollout create|list|show|pause|resume|abort\n"
+    "               roll a release out to devices in waves (fota-server)\n"
+    "  device list|show|accept|reject|tag\n"
+    "               the device registry of fota-server\n"
     "\n"
     "Run 'fota COMMAND --help' for the options of a command.\n"
     "Exit status: 0 success, 1 operation failed, 2 usage error.\n";
@@ -96,6 +104,12 @@ int main(int argc, char **argv)
         status = cli_cmd_image(argc - 2, argv + 2);
     } else if (strcmp(word, "repo") == 0) {
         status = cli_cmd_repo(argc - 2, argv + 2);
+    } else if (strcmp(word, "release") == 0) {
+        status = cli_cmd_release(argc - 2, argv + 2);
+    } else if (strcmp(word, "rollout") == 0) {
+        status = cli_cmd_rollout(argc - 2, argv + 2);
+    } else if (strcmp(word, "device") == 0) {
+        status = cli_cmd_device(argc - 2, argv + 2);
     } else {
         cli_error("usage", word, "unknown command (try 'fota --help')");
         status = CLI_USAGE;

@@ -3,6 +3,9 @@
  * fota repo publish: verify every staged role, then write what changed, a
  * new snapshot and a new timestamp into metadata/.
  *
+ * Snapshot and timestamp are built, signed and serialised by lib/tuf_repo.c,
+ * as fota-server builds them.
+ *
  * Everything is built and verified in memory before the first file is
  * written, so a refusal leaves metadata/ untouched. Files are then written
  * in the order a client reads them backwards: root, targets roles, snapshot,
@@ -16,6 +19,7 @@
 #include "cli.h"
 #include "fota/json.h"
 #include "fota/tuf.h"
+#include "fota/tuf_repo.h"
 #include "fota_posix.h"
 
 static const char publish_usage[] =
@@ -87,20 +91,6 @@ static int plan_add(struct plan *p, char *path, const char *bytes, size_t len)
     return 0;
 }
 
-/* "length" and "hashes" of serialised metadata, as snapshot and timestamp
- * list them. */
-static json_t *meta_entry(int64_t version, const char *bytes, size_t len)
-{
-    uint8_t d[FOTA_HASH_MAX_LEN];
-    char hex[2 * 32 + 1];
-
-    if (fota_hash(FOTA_HASH_SHA256, bytes, len, d) != FOTA_OK)
-        return NULL;
-    fota_hex_encode(d, 32, hex);
-    return json_pack("{s:I,s:I,s:{s:s}}", "version", (json_int_t)version, "length",
-                     (json_int_t)len, "hashes", "sha256", hex);
-}
-
 /* The state's record of a published file. */
 static json_t *published_entry(const json_t *meta)
 {
@@ -122,39 +112,47 @@ static void warn_expired(const char *cmd, const char *role, const json_t *env, i
 }
 
 /* Sign an online role's envelope with keys, which must all be keys of that
- * role in root, and check the threshold. */
+ * role in root, and check the threshold (lib/tuf_repo.c, as fota-server
+ * signs them). */
 static int sign_online(const char *cmd, const char *role, json_t *env, const json_t *root,
                        const struct cli_privkey *keys, size_t nkeys)
 {
     const json_t *root_signed = json_object_get(root, "signed");
     const json_t *role_def = json_object_get(json_object_get(root_signed, "roles"), role);
-    const json_t *keyids = json_object_get(role_def, "keyids");
+    struct fota_tuf_signer *signers;
     struct cli_sigcount c = {0};
     char line[160];
     fota_err err;
 
     for (size_t i = 0; i < nkeys; i++) {
-        if (cli_keyids_index(keyids, keys[i].keyid) < 0) {
+        if (!fota_tuf_repo_role_has_key(root, role, keys[i].keyid)) {
             cli_error(cmd, keys[i].path, "key %s is not a %s key of root v%lld", keys[i].keyid,
                       role, (long long)cli_env_version(root));
             return CLI_FAIL;
         }
-        err = fota_tuf_sign(env, keys[i].key, keys[i].keyid);
-        if (err != FOTA_OK) {
-            cli_error(cmd, keys[i].path, "signing %s failed: %s", role, fota_strerror(err));
-            return CLI_FAIL;
-        }
+    }
+    signers = calloc(nkeys ? nkeys : 1, sizeof *signers);
+    if (signers == NULL) {
+        cli_error(cmd, role, "out of memory");
+        return CLI_FAIL;
+    }
+    for (size_t i = 0; i < nkeys; i++) {
+        signers[i].key = keys[i].key;
+        signers[i].keyid = keys[i].keyid;
+    }
+    err = fota_tuf_repo_sign_role(env, root, role, signers, nkeys, &c.valid);
+    free(signers);
+    if (err == FOTA_OK)
+        return CLI_OK;
+    if (err == FOTA_E_NOMEM || err == FOTA_E_CRYPTO || err == FOTA_E_INVALID) {
+        cli_error(cmd, role, "signing %s failed: %s", role, fota_strerror(err));
+        return CLI_FAIL;
     }
     c.version = cli_env_version(env);
     c.threshold = (unsigned)json_integer_value(json_object_get(role_def, "threshold"));
-    err = fota_tuf_verify_role(env, json_object_get(root_signed, "keys"), role_def, &c.valid);
-    if (err != FOTA_OK) {
-        cli_sigcount_format(role, &c, line, sizeof line);
-        cli_error(cmd, line, "%s",
-                  err == FOTA_E_THRESHOLD ? "threshold not met" : fota_strerror(err));
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    cli_sigcount_format(role, &c, line, sizeof line);
+    cli_error(cmd, line, "%s", err == FOTA_E_THRESHOLD ? "threshold not met" : fota_strerror(err));
+    return CLI_FAIL;
 }
 
 /* Serialise env canonically and queue it under its unversioned name and,
@@ -178,11 +176,8 @@ static int queue_role(const char *cmd, const struct cli_repo *repo, struct plan 
         goto nomem;
     if (plan_add(plan, cli_repo_metadata_path(repo, 0, role), bytes, len) != 0)
         goto nomem;
-    if (ret_meta != NULL) {
-        *ret_meta = meta_entry(version, bytes, len);
-        if (*ret_meta == NULL)
-            goto nomem;
-    }
+    if (ret_meta != NULL && fota_tuf_repo_meta_entry(version, bytes, len, ret_meta) != FOTA_OK)
+        goto nomem;
     status = CLI_OK;
     goto out;
 nomem:
@@ -378,11 +373,8 @@ int cli_repo_publish(int argc, char **argv)
         goto out;
     nts = args.opt[2].count;
 
-    snapshot = json_pack("{s:{s:s,s:s,s:I,s:s,s:O},s:[]}", "signed", "_type", "snapshot",
-                         "spec_version", CLI_SPEC_VERSION, "version",
-                         (json_int_t)(cli_repo_published_version(&repo, "snapshot") + 1),
-                         "expires", snap_expires, "meta", snap_meta, "signatures");
-    if (snapshot == NULL)
+    if (fota_tuf_repo_snapshot_new(cli_repo_published_version(&repo, "snapshot") + 1,
+                                   snap_expires, snap_meta, &snapshot) != FOTA_OK)
         goto nomem;
     if (sign_online(cmd, "snapshot", snapshot, root, snap_keys, nsnap) != CLI_OK)
         goto out;
@@ -392,11 +384,8 @@ int cli_repo_publish(int argc, char **argv)
         goto nomem;
     json_object_set_new(versions, "snapshot", json_integer(cli_env_version(snapshot)));
 
-    timestamp = json_pack("{s:{s:s,s:s,s:I,s:s,s:{s:O}},s:[]}", "signed", "_type", "timestamp",
-                          "spec_version", CLI_SPEC_VERSION, "version",
-                          (json_int_t)(cli_repo_published_version(&repo, "timestamp") + 1),
-                          "expires", ts_expires, "meta", "snapshot.json", ts_meta, "signatures");
-    if (timestamp == NULL)
+    if (fota_tuf_repo_timestamp_new(cli_repo_published_version(&repo, "timestamp") + 1,
+                                    ts_expires, ts_meta, &timestamp) != FOTA_OK)
         goto nomem;
     if (sign_online(cmd, "timestamp", timestamp, root, ts_keys, nts) != CLI_OK)
         goto out;

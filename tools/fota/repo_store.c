@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "fota/json.h"
 #include "fota/tuf.h"
+#include "fota/tuf_repo.h"
 #include "fota_posix.h"
 
 static const char *const expiry_roles[] = {"root", "targets", "delegated", "snapshot",
@@ -270,43 +271,7 @@ const char *cli_env_expires(const json_t *env)
 
 fota_err cli_check_envelope(const json_t *env, const char *type)
 {
-    const json_t *signed_part = json_object_get(env, "signed");
-    const json_t *sigs = json_object_get(env, "signatures");
-    const json_t *version = json_object_get(signed_part, "version");
-    const char *expires = json_string_value(json_object_get(signed_part, "expires"));
-    const char *t = json_string_value(json_object_get(signed_part, "_type"));
-    const json_t *sig;
-    size_t i;
-    int64_t when;
-
-    if (!json_is_object(signed_part) || !json_is_array(sigs))
-        return FOTA_E_PARSE;
-    if (t == NULL || strcmp(t, type) != 0)
-        return FOTA_E_TYPE;
-    if (!json_is_string(json_object_get(signed_part, "spec_version")))
-        return FOTA_E_TYPE;
-    if (!json_is_integer(version) || json_integer_value(version) < 1)
-        return FOTA_E_PARSE;
-    if (expires == NULL || fota_tuf_parse_time(expires, &when) != FOTA_OK)
-        return FOTA_E_PARSE;
-    json_array_foreach(sigs, i, sig) {
-        if (!json_is_string(json_object_get(sig, "keyid")) ||
-            !json_is_string(json_object_get(sig, "sig")))
-            return FOTA_E_PARSE;
-    }
-    if (strcmp(type, "root") == 0) {
-        if (!json_is_object(json_object_get(signed_part, "keys")) ||
-            !json_is_object(json_object_get(signed_part, "roles")))
-            return FOTA_E_PARSE;
-    } else if (strcmp(type, "targets") == 0) {
-        const json_t *d = json_object_get(signed_part, "delegations");
-        if (!json_is_object(json_object_get(signed_part, "targets")))
-            return FOTA_E_PARSE;
-        if (d != NULL && (!json_is_object(json_object_get(d, "keys")) ||
-                          !json_is_array(json_object_get(d, "roles"))))
-            return FOTA_E_PARSE;
-    }
-    return FOTA_OK;
+    return fota_tuf_repo_check_envelope(env, type);
 }
 
 static int load_envelope(const char *cmd, const char *path, const char *type, json_t **ret_env)
