@@ -384,13 +384,13 @@ static int api_auth(struct fota_req *req, struct fota_resp *resp, const char *re
 }
 
 int fota_api_auth(struct fota_req *req, struct fota_resp *resp, const char *required_scope,
-                  char ret_actor[64])
+                  char ret_actor[FOTA_STORE_NAME_MAX + 1])
 {
     char actor[FOTA_STORE_NAME_MAX + 1];
 
     if (api_auth(req, resp, required_scope, actor) != 0)
         return -1;
-    snprintf(ret_actor, 64, "%.63s", actor);
+    snprintf(ret_actor, FOTA_STORE_NAME_MAX + 1, "%s", actor);
     return 0;
 }
 

@@ -23,6 +23,7 @@
  */
 
 #include "http.h"
+#include "store.h"     /* FOTA_STORE_NAME_MAX */
 
 /* Handle one request whose path starts with "/api/v1/". */
 void fota_api_handle(struct fota_req *req, struct fota_resp *resp);
@@ -33,11 +34,13 @@ void fota_api_handle(struct fota_req *req, struct fota_resp *resp);
  * 0 only when the request carries `Authorization: Bearer <token>` whose
  * SHA-256 names a stored token (hash compared with fota_ct_equal) that is
  * neither revoked nor expired and whose scope is at least required_scope;
- * then ret_actor receives the token's name (for audit entries). Otherwise
+ * then ret_actor receives the token's name whole (for audit entries; names
+ * are up to FOTA_STORE_NAME_MAX bytes). Otherwise
  * returns -1 with resp set: 401 (missing, unknown, expired or revoked token;
  * with `WWW-Authenticate: Bearer`), 403 (scope too low), 500/503 (store).
  */
 int fota_api_auth(struct fota_req *req, struct fota_resp *resp,
-                  const char *required_scope, char ret_actor[64]);
+                  const char *required_scope,
+                  char ret_actor[FOTA_STORE_NAME_MAX + 1]);
 
 #endif

@@ -26,13 +26,6 @@ static int batch_running;                /* a handler is running a batch */
 /* The shared connection: touched only by the handler running the batch
  * (batch_running, under q_lock, makes that one handler at a time). */
 static struct fota_store *shared;
-static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
-
-static void register_close(void)
-{
-    atexit(fota_checkin_queue_close);
-}
-
 void fota_checkin_queue_close(void)
 {
     pthread_mutex_lock(&q_lock);
@@ -96,7 +89,6 @@ static void run_batch(const struct fota_server *srv, struct node *batch, size_t 
                 job_fail(p->job, e);
             return;
         }
-        pthread_once(&atexit_once, register_close);
     }
     e = fota_store_begin(shared);
     if (e != FOTA_STORE_OK) {

@@ -56,8 +56,9 @@ struct fota_checkin_job {
  */
 void fota_checkin_run(const struct fota_server *srv, struct fota_checkin_job *job);
 
-/* Close the shared connection (at shutdown, once no request is in flight;
- * also registered with atexit). */
+/* Close the shared connection: called by serve after fota_http_stop, once no
+ * request is in flight (an exit on another path leaves it to the OS: the
+ * pointer stays reachable and SQLite's WAL survives an unclosed connection). */
 void fota_checkin_queue_close(void);
 
 #endif

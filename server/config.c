@@ -18,6 +18,8 @@
 
 #define MAX_THREADS 1024u
 #define MAX_BODY_CAP (64ull * 1024 * 1024)       /* JSON bodies are small */
+/* A targets envelope is held whole in memory (and parsed): keep it sane. */
+#define MAX_METADATA_CAP (1024ull * 1024 * 1024)
 #define MAX_DURATION_S (100ll * 366 * 86400)
 
 const char fota_config_usage[] =
@@ -44,6 +46,9 @@ const char fota_config_usage[] =
     "  --freshness-max-age DUR       older last fresh check-in: possibly frozen (2h)\n"
     "  --max-body SIZE               cap on a JSON request body (default 64K)\n"
     "  --max-image SIZE              cap on an uploaded image (default 256M)\n"
+    "  --max-metadata SIZE           cap on a POST /api/v1/releases body (default 16M)\n"
+    "  --device-max-clock-skew DUR   refuse device enrol/session requests whose signed time\n"
+    "                                is further than DUR from the server's clock (0: off)\n"
     "  --preauthorized-keys FILE     device keys (key objects or key ids) accepted at enrolment\n"
     "  --log-level error|warn|info|debug  (default info)\n"
     "DUR is a number with s, m, h, d or w (seconds when bare); SIZE a number with K, M or G.\n";
@@ -78,6 +83,8 @@ void fota_config_defaults(struct fota_server_config *cfg)
     cfg->freshness_max_age_s = 7200;
     cfg->max_body = 65536;
     cfg->max_image = 256ull * 1024 * 1024;
+    cfg->max_metadata = 16ull * 1024 * 1024;
+    cfg->device_max_clock_skew_s = 0;
     cfg->log_level = FOTA_LOG_INFO;
 }
 
@@ -271,6 +278,21 @@ int fota_config_set(struct fota_server_config *cfg, const char *key, const char 
         if (fota_config_parse_size(value, &cfg->max_body) != 0 || cfg->max_body > MAX_BODY_CAP)
             return fail(err, errlen, "max_body: '%s' is not a size from 1 byte to 64M", value);
         return 0;
+    }
+    if (strcmp(key, "max_metadata") == 0) {
+        if (fota_config_parse_size(value, &cfg->max_metadata) != 0 ||
+            cfg->max_metadata > MAX_METADATA_CAP)
+            return fail(err, errlen, "max_metadata: '%s' is not a size from 1 byte to 1G",
+                        value);
+        return 0;
+    }
+    if (strcmp(key, "device_max_clock_skew") == 0) {
+        /* 0 turns the check off (parse_duration takes only durations > 0). */
+        if (strcmp(value, "0") == 0) {
+            cfg->device_max_clock_skew_s = 0;
+            return 0;
+        }
+        return set_duration(&cfg->device_max_clock_skew_s, key, value, err, errlen);
     }
     if (strcmp(key, "max_image") == 0) {
         if (fota_config_parse_size(value, &cfg->max_image) != 0)

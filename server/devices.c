@@ -34,13 +34,6 @@
 #define DETAIL_MAX 1024
 #define SLOTS_MAX 2
 
-/*
- * Clock check of signed enrol/session requests: refuse a "time" further than
- * this from the server's clock. 0 = off, the default: devices may have no
- * real-time clock, and the session counter (strictly increasing, stored) is
- * what defeats replays. Turning it on needs a config key (asked of the lead).
- */
-static const int64_t request_max_skew_s = 0;
 
 /* ---- small validators ----------------------------------------------------- */
 
@@ -342,8 +335,14 @@ static int envelope_signed_by(const json_t *root, const char *id, json_t *keyobj
     return ok;
 }
 
-/* signed.time: strict ISO-8601 UTC, within request_max_skew_s when on. */
-static int check_time(const json_t *signed_part, int64_t now, struct fota_resp *resp)
+/*
+ * signed.time: strict ISO-8601 UTC, within request_max_skew_s of the server's
+ * clock when that is on (config device_max_clock_skew). 0 = off, the
+ * default: devices may have no real-time clock, and the session counter
+ * (strictly increasing, stored) is what defeats replays.
+ */
+static int check_time(const json_t *signed_part, int64_t now, int64_t request_max_skew_s,
+                      struct fota_resp *resp)
 {
     const char *text = get_str(signed_part, "time");
     int64_t t = 0;
@@ -444,7 +443,7 @@ void fota_dev_enrol(struct fota_req *req, struct fota_resp *resp)
         bad_request(resp, "signed.security_counter must be an integer >= 0");
         goto out;
     }
-    if (!check_time(signed_part, now, resp))
+    if (!check_time(signed_part, now, req->srv->cfg.device_max_clock_skew_s, resp))
         goto out;
     /* Stored as plain JSON, not canonical: an ECDSA key's PEM holds
      * newlines, which canonical JSON leaves raw and no strict parser reads. */
@@ -584,7 +583,7 @@ void fota_dev_session(struct fota_req *req, struct fota_resp *resp)
         bad_request(resp, "signed.counter must be an integer >= 1");
         goto out;
     }
-    if (!check_time(signed_part, now, resp))
+    if (!check_time(signed_part, now, req->srv->cfg.device_max_clock_skew_s, resp))
         goto out;
     if (strcmp(sig_keyid, id) != 0) {
         fota_resp_error(resp, 400, "key_mismatch", "the signature's key id is not signed.device");

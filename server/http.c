@@ -260,6 +260,7 @@ static int content_type_is_json(const char *ct)
 json_t *fota_req_json(const struct fota_req *req, struct fota_resp *resp)
 {
     json_t *value = NULL;
+    uint64_t cap;
     fota_err e;
 
     if (!content_type_is_json(fota_req_header(req, "Content-Type"))) {
@@ -271,11 +272,12 @@ json_t *fota_req_json(const struct fota_req *req, struct fota_resp *resp)
         fota_resp_error(resp, 400, "malformed_json", "the request body is empty");
         return NULL;
     }
-    e = fota_json_parse(req->body, req->body_len, (size_t)req->srv->cfg.max_body,
-                        JSON_DEPTH_MAX, &value);
+    /* The route's cap (set with the body); max_body when none was set. */
+    cap = req->body_max != 0 ? req->body_max : req->srv->cfg.max_body;
+    e = fota_json_parse(req->body, req->body_len, (size_t)cap, JSON_DEPTH_MAX, &value);
     if (e == FOTA_E_TOO_BIG) {
         fota_resp_error(resp, 413, "too_large", "the request body is over %" PRIu64 " bytes",
-                        req->srv->cfg.max_body);
+                        cap);
         return NULL;
     }
     if (e != FOTA_OK) {
@@ -444,7 +446,13 @@ static void request_start(struct req_ctx *c, struct MHD_Connection *conn, const 
     }
     c->route = route;
     c->route_index = (size_t)(route - fota_routes);
-    c->body_max = route->stream != NULL ? srv->cfg.max_image : srv->cfg.max_body;
+    if (route->stream != NULL)
+        c->body_max = srv->cfg.max_image;
+    else if (route->metadata)
+        c->body_max = srv->cfg.max_metadata;
+    else
+        c->body_max = srv->cfg.max_body;
+    c->req.body_max = c->body_max;
     has_length = parse_content_length(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                                   "Content-Length"),
                                       &announced) == 0;

@@ -28,6 +28,7 @@ struct fota_req {
     const char *path;                /* the URL path exactly as received (not decoded), no query */
     const uint8_t *body;             /* whole body (NULL for GET/HEAD or streaming routes) */
     size_t body_len;
+    uint64_t body_max;               /* the cap that applied to body (max_body, max_metadata) */
     double t_start;                  /* monotonic seconds, for latency metrics */
 };
 

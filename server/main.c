@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "checkin_queue.h"
 #include "config.h"
 #include "fota/crypto.h"
 #include "http.h"
@@ -198,6 +199,8 @@ static int cmd_serve(int argc, char **argv)
     ret = 0;
 out:
     fota_http_stop(http);
+    /* No handler runs any more: the group-commit connection can go. */
+    fota_checkin_queue_close();
     if (online)
         fota_tuf_online_stop();
     fota_store_thread_release();

@@ -149,7 +149,7 @@ static void audit(struct fota_store *st, const char *actor, const char *action,
 struct upload {
     struct fota_server *srv;
     struct fota_store *st;
-    char actor[64];
+    char actor[FOTA_STORE_NAME_MAX + 1];
     char name[TARGET_PATH_MAX + 1];
     char dir[1024];
     struct fota_posix_atomic file;
@@ -186,7 +186,7 @@ static void *upload_begin(struct fota_req *req, struct fota_resp *resp)
     const char *ctype = fota_req_header(req, "Content-Type");
     const char *clen = fota_req_header(req, "Content-Length");
     struct upload *u = NULL;
-    char actor[64];
+    char actor[FOTA_STORE_NAME_MAX + 1];
     char plain[1300];
     fota_err err;
 
@@ -923,7 +923,7 @@ static void releases_publish(struct fota_req *req, struct fota_resp *resp)
     json_t *body = NULL;
     const json_t *targets, *entry;
     const char *key, *name;
-    char actor[64];
+    char actor[FOTA_STORE_NAME_MAX + 1];
     fota_err err;
     size_t i = 0;
 
@@ -983,7 +983,7 @@ void fota_api_releases(struct fota_req *req, struct fota_resp *resp)
     const char *path = req->path;
     size_t n = strlen(RELEASES_PATH);
     int is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    char actor[64];
+    char actor[FOTA_STORE_NAME_MAX + 1];
 
     if (strncmp(path, RELEASES_PATH, n) != 0 || (path[n] != '\0' && path[n] != '/')) {
         fota_resp_error(resp, 404, "not_found", "no such resource");

@@ -12,22 +12,22 @@
 
 const struct fota_route fota_routes[] = {
     /* Devices (device-signed envelopes or session tokens). */
-    {"enrol", FOTA_M_POST, FOTA_ROUTE_EXACT, "/device/v1/enrol", fota_dev_enrol, NULL, 0},
-    {"session", FOTA_M_POST, FOTA_ROUTE_EXACT, "/device/v1/session", fota_dev_session, NULL, 0},
-    {"checkin", FOTA_M_POST, FOTA_ROUTE_EXACT, "/device/v1/checkin", fota_dev_checkin, NULL, 0},
-    {"report", FOTA_M_POST, FOTA_ROUTE_EXACT, "/device/v1/report", fota_dev_report, NULL, 0},
+    {"enrol", FOTA_M_POST, FOTA_ROUTE_EXACT, "/device/v1/enrol", fota_dev_enrol, NULL, 0, 0},
+    {"session", FOTA_M_POST, FOTA_ROUTE_EXACT, "/device/v1/session", fota_dev_session, NULL, 0, 0},
+    {"checkin", FOTA_M_POST, FOTA_ROUTE_EXACT, "/device/v1/checkin", fota_dev_checkin, NULL, 0, 0},
+    {"report", FOTA_M_POST, FOTA_ROUTE_EXACT, "/device/v1/report", fota_dev_report, NULL, 0, 0},
     {"director_key", M_READ, FOTA_ROUTE_EXACT, "/device/v1/director-key", fota_dev_director_key,
-     NULL, 0},
+     NULL, 0, 0},
     /* Operator API: releases and image uploads first, then everything else. */
     {"releases", M_READ | FOTA_M_POST, FOTA_ROUTE_SUBTREE, "/api/v1/releases",
-     fota_api_releases, NULL, 0},
-    {"images", FOTA_M_PUT, FOTA_ROUTE_PREFIX, "/api/v1/images/", NULL, &fota_image_upload, 0},
+     fota_api_releases, NULL, 0, 1},
+    {"images", FOTA_M_PUT, FOTA_ROUTE_PREFIX, "/api/v1/images/", NULL, &fota_image_upload, 0, 0},
     {"api", M_READ | FOTA_M_POST | FOTA_M_DELETE, FOTA_ROUTE_PREFIX, "/api/v1/",
-     fota_api_handle, NULL, 0},
+     fota_api_handle, NULL, 0, 0},
     /* The TUF repository, metrics and the dashboard. */
-    {"repo", M_READ, FOTA_ROUTE_PREFIX, "/repo/", fota_repo_get, NULL, 1},
-    {"metrics", M_READ, FOTA_ROUTE_EXACT, "/metrics", fota_metrics_get, NULL, 0},
-    {"dashboard", M_READ, FOTA_ROUTE_EXACT, "/", fota_dashboard_get, NULL, 0},
+    {"repo", M_READ, FOTA_ROUTE_PREFIX, "/repo/", fota_repo_get, NULL, 1, 0},
+    {"metrics", M_READ, FOTA_ROUTE_EXACT, "/metrics", fota_metrics_get, NULL, 0, 0},
+    {"dashboard", M_READ, FOTA_ROUTE_EXACT, "/", fota_dashboard_get, NULL, 0, 0},
 };
 
 const size_t fota_route_count = sizeof(fota_routes) / sizeof(fota_routes[0]);

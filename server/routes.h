@@ -39,6 +39,8 @@ struct fota_route {
     fota_handler handler;                       /* NULL for a stream route */
     const struct fota_stream_handler *stream;   /* body streamed to it, capped by max_image */
     int quiet;                                  /* 1: successes logged at debug level only */
+    int metadata;                               /* 1: JSON body capped by max_metadata
+                                                 * (TUF metadata), not max_body */
 };
 
 /* The table, in match order (first match wins), and its length. At most

@@ -31,6 +31,8 @@ struct fota_server_config {
     int64_t freshness_max_age_s;     /* 7200 */
     uint64_t max_body;               /* 65536 */
     uint64_t max_image;              /* 256 MiB */
+    uint64_t max_metadata;           /* 16 MiB: POST /api/v1/releases (a targets envelope) */
+    int64_t device_max_clock_skew_s; /* 0: off (signed enrol/session "time" not checked) */
     char preauthorized_keys[512];    /* file; empty: none */
     int log_level;                   /* 0 error, 1 warn, 2 info, 3 debug */
 };

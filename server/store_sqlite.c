@@ -545,6 +545,17 @@ static int busy_handler(void *arg, int n)
 
 /* WAL pages after which the WAL is checkpointed (SQLite's default). */
 #define STORE_CHECKPOINT_PAGES 1000
+/*
+ * WAL pages past which the committing writer itself runs a RESTART
+ * checkpoint (4000 pages of 4 KiB: ~16 MiB). Under sustained check-ins the
+ * background PASSIVE checkpoints never catch up with the appends (measured:
+ * 1.2 GB of WAL after 10 s under wrk, throughput falling as it grew); a
+ * RESTART by the writer, with this process's writer queue still held, makes
+ * the next commit start again at the head of the WAL (measured: ~16 MB at
+ * ~8,700 check-ins/s). The file keeps its size (no truncation: reusing it
+ * is cheaper than regrowing it), so the bound is this many pages.
+ */
+#define STORE_WAL_MAX_PAGES 4000
 /* Databases with a checkpoint pending at once (more: checkpoint inline). */
 #define CKPT_PATHS 8
 
@@ -679,6 +690,18 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct fota_store *st = arg;
 
+    /* Over the bound: checkpoint and restart the WAL now, before releasing
+     * the writer queue, so that the other writers of this process wait on
+     * the queue rather than in SQLite's busy handler. A failure (a reader
+     * held on past the busy budget) leaves the WAL as it was; the next
+     * commit tries again. */
+    if (pages >= STORE_WAL_MAX_PAGES) {
+        int log_frames = -1, done_frames = -1;
+
+        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, &log_frames,
+                                      &done_frames) == SQLITE_OK)
+            st->ckpt_mark = 0;
+    }
     if (st->tx_depth <= 1)
         write_unlock(st);
     /* Ask once per STORE_CHECKPOINT_PAGES of growth: while writers keep

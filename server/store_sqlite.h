@@ -96,4 +96,29 @@ int store_bind_mask(sqlite3_stmt *stmt, int first, unsigned mask,
 /* Map a text column to an index in names (count entries); -1 if unknown. */
 int store_col_enum(sqlite3_stmt *stmt, int col, const char *const *names, int count);
 
+/* Shared enum <-> name mapping for the store's state tables (defined in
+ * store_sqlite_meta.c). store_enum_name: names[i], or NULL when i is out of
+ * [0, count). store_enum_parse: *ret_index = the index of name in names,
+ * FOTA_STORE_INVALID when name is NULL or not listed. */
+const char *store_enum_name(int i, const char *const *names, int count);
+enum fota_store_err store_enum_parse(const char *name, const char *const *names, int count,
+                                     int *ret_index);
+
+/* Step an "INSERT ... RETURNING id" statement to the end and release it
+ * (store_done). On success *ret_id (if not NULL) = the new row id. (Defined
+ * in store_sqlite_meta.c.) */
+enum fota_store_err store_insert_returning_id(struct fota_store *st, sqlite3_stmt *stmt,
+                                              int64_t *ret_id);
+
+/* Make room in a list array for item n (items holds *cap of size bytes):
+ * when full, realloc to twice the size (16 at first), at most max items.
+ * Returns 0 on allocation failure (*items is then unchanged). (Defined in
+ * store_sqlite_meta.c.) */
+int store_grow(void **items, size_t *cap, size_t n, size_t size, size_t max);
+
+/* Step a statement expecting one row: FOTA_STORE_OK with the row ready to
+ * read, FOTA_STORE_NOT_FOUND when there is none, else the mapped error.
+ * (Defined in store_sqlite_meta.c.) */
+enum fota_store_err store_step_row(sqlite3_stmt *stmt);
+
 #endif

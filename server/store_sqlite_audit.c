@@ -9,10 +9,7 @@
 enum fota_store_err fota_store_audit_append(struct fota_store *st,
                                             const struct fota_store_audit *a, int64_t *ret_id)
 {
-    enum fota_store_err err;
     sqlite3_stmt *stmt;
-    int64_t id = 0;
-    int rc;
 
     if (st == NULL || a == NULL || !store_str_ok(a->actor, FOTA_STORE_NAME_MAX, 1) ||
         !store_str_ok(a->action, FOTA_STORE_EVENT_MAX, 0) ||
@@ -28,16 +25,7 @@ enum fota_store_err fota_store_audit_append(struct fota_store *st,
     store_bind_text(stmt, 3, a->action);
     store_bind_text(stmt, 4, a->object);
     store_bind_text(stmt, 5, a->detail_json);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(stmt, 0);
-        rc = sqlite3_step(stmt);
-    }
-    err = rc == SQLITE_DONE ? FOTA_STORE_OK : store_rc(rc);
-    store_done(st, stmt);
-    if (err == FOTA_STORE_OK && ret_id != NULL)
-        *ret_id = id;
-    return err;
+    return store_insert_returning_id(st, stmt, ret_id);
 }
 
 void fota_store_audit_list_free(struct fota_store_audit *items, size_t n)
@@ -81,19 +69,9 @@ enum fota_store_err fota_store_audit_list(struct fota_store *st, int64_t after, 
             more = 1;
             break;
         }
-        if (n == cap) {
-            size_t ncap = cap == 0 ? 16 : cap * 2;
-            void *p;
-
-            if (ncap > limit)
-                ncap = limit;
-            p = realloc(items, ncap * sizeof(*items));
-            if (p == NULL) {
-                err = FOTA_STORE_ERROR;
-                goto out;
-            }
-            items = p;
-            cap = ncap;
+        if (!store_grow((void **)&items, &cap, n, sizeof(*items), limit)) {
+            err = FOTA_STORE_ERROR;
+            goto out;
         }
         a = &items[n];
         a->id = sqlite3_column_int64(stmt, 0);

@@ -15,25 +15,21 @@ static const char *const status_names[FOTA_STORE_DEVICE_STATUS_COUNT] = {
 
 const char *fota_store_device_status_name(enum fota_store_device_status s)
 {
-    if ((unsigned)s >= FOTA_STORE_DEVICE_STATUS_COUNT)
-        return NULL;
-    return status_names[s];
+    return store_enum_name((int)s, status_names, FOTA_STORE_DEVICE_STATUS_COUNT);
 }
 
 enum fota_store_err fota_store_device_status_parse(const char *name,
                                                    enum fota_store_device_status *ret)
 {
     int i;
+    enum fota_store_err err;
 
-    if (name == NULL || ret == NULL)
+    if (ret == NULL)
         return FOTA_STORE_INVALID;
-    for (i = 0; i < FOTA_STORE_DEVICE_STATUS_COUNT; i++) {
-        if (strcmp(name, status_names[i]) == 0) {
-            *ret = (enum fota_store_device_status)i;
-            return FOTA_STORE_OK;
-        }
-    }
-    return FOTA_STORE_INVALID;
+    err = store_enum_parse(name, status_names, FOTA_STORE_DEVICE_STATUS_COUNT, &i);
+    if (err == FOTA_STORE_OK)
+        *ret = (enum fota_store_device_status)i;
+    return err;
 }
 
 void fota_store_device_clear(struct fota_store_device *d)
@@ -117,19 +113,14 @@ static enum fota_store_err device_get_full(struct fota_store *st, const char *id
     struct fota_store_device d;
     enum fota_store_err err;
     sqlite3_stmt *stmt;
-    int rc;
 
     stmt = store_stmt(st, "SELECT " DEVICE_FULL_COLS " FROM devices WHERE id = ?1");
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
+    err = store_step_row(stmt);
+    if (err == FOTA_STORE_OK)
         err = read_device_full(stmt, &d);
-    else if (rc == SQLITE_DONE)
-        err = FOTA_STORE_NOT_FOUND;
-    else
-        err = store_rc(rc);
     store_done(st, stmt);
     if (err == FOTA_STORE_OK)
         *ret = d;
@@ -234,18 +225,13 @@ static enum fota_store_err exists_or_conflict(struct fota_store *st, const char 
 {
     sqlite3_stmt *stmt = store_stmt(st, "SELECT 1 FROM devices WHERE id = ?1");
     enum fota_store_err err;
-    int rc;
 
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
+    err = store_step_row(stmt);
+    if (err == FOTA_STORE_OK)
         err = FOTA_STORE_CONFLICT;
-    else if (rc == SQLITE_DONE)
-        err = FOTA_STORE_NOT_FOUND;
-    else
-        err = store_rc(rc);
     store_done(st, stmt);
     return err;
 }
@@ -277,20 +263,22 @@ enum fota_store_err fota_store_device_set_status(struct fota_store *st, const ch
     return exists_or_conflict(st, id);
 }
 
-enum fota_store_err fota_store_device_session(struct fota_store *st, const char *id,
-                                              int64_t counter, int64_t now)
+/* Run a guarded "raise a counter" UPDATE (?1 id, ?2 value, ?3 now) that
+ * matches only an accepted device whose counter is below value; a refused
+ * update is classified (not found / not accepted / replay). */
+static enum fota_store_err raise_counter(struct fota_store *st, const char *sql,
+                                         const char *id, int64_t value, int64_t now)
 {
     enum fota_store_err err;
     sqlite3_stmt *stmt;
 
-    if (st == NULL || !id_ok(id) || counter < 0)
+    if (st == NULL || !id_ok(id) || value < 0)
         return FOTA_STORE_INVALID;
-    stmt = store_stmt(st, "UPDATE devices SET session_counter = ?2, last_seen = ?3 "
-                          "WHERE id = ?1 AND status = 'accepted' AND session_counter < ?2");
+    stmt = store_stmt(st, sql);
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, counter);
+    sqlite3_bind_int64(stmt, 2, value);
     sqlite3_bind_int64(stmt, 3, now);
     err = store_exec_stmt(st, stmt);
     if (err != FOTA_STORE_OK)
@@ -298,6 +286,14 @@ enum fota_store_err fota_store_device_session(struct fota_store *st, const char 
     if (sqlite3_changes(st->db) == 1)
         return FOTA_STORE_OK;
     return classify_refusal(st, id);
+}
+
+enum fota_store_err fota_store_device_session(struct fota_store *st, const char *id,
+                                              int64_t counter, int64_t now)
+{
+    return raise_counter(st, "UPDATE devices SET session_counter = ?2, last_seen = ?3 "
+                             "WHERE id = ?1 AND status = 'accepted' AND session_counter < ?2",
+                         id, counter, now);
 }
 
 /*
@@ -388,43 +384,9 @@ enum fota_store_err fota_store_device_checkin(struct fota_store *st,
 enum fota_store_err fota_store_device_seq(struct fota_store *st, const char *id,
                                           int64_t seq, int64_t now)
 {
-    enum fota_store_err err;
-    sqlite3_stmt *stmt;
-
-    if (st == NULL || !id_ok(id) || seq < 0)
-        return FOTA_STORE_INVALID;
-    stmt = store_stmt(st, "UPDATE devices SET seq = ?2, last_seen = ?3 "
-                          "WHERE id = ?1 AND status = 'accepted' AND seq < ?2");
-    if (stmt == NULL)
-        return FOTA_STORE_ERROR;
-    store_bind_text(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, seq);
-    sqlite3_bind_int64(stmt, 3, now);
-    err = store_exec_stmt(st, stmt);
-    if (err != FOTA_STORE_OK)
-        return err;
-    if (sqlite3_changes(st->db) == 1)
-        return FOTA_STORE_OK;
-    return classify_refusal(st, id);
-}
-
-/* Grow a list array to hold one more item. */
-static int grow(void **items, size_t *cap, size_t n, size_t size)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return 1;
-    ncap = *cap == 0 ? 16 : *cap * 2;
-    if (ncap > FOTA_STORE_PAGE_MAX)
-        ncap = FOTA_STORE_PAGE_MAX;
-    p = realloc(*items, ncap * size);
-    if (p == NULL)
-        return 0;
-    *items = p;
-    *cap = ncap;
-    return 1;
+    return raise_counter(st, "UPDATE devices SET seq = ?2, last_seen = ?3 "
+                             "WHERE id = ?1 AND status = 'accepted' AND seq < ?2",
+                         id, seq, now);
 }
 
 enum fota_store_err fota_store_device_list(struct fota_store *st,
@@ -502,7 +464,7 @@ enum fota_store_err fota_store_device_list(struct fota_store *st,
             more = 1;
             break;
         }
-        if (!grow((void **)&items, &cap, n, sizeof(*items))) {
+        if (!store_grow((void **)&items, &cap, n, sizeof(*items), FOTA_STORE_PAGE_MAX)) {
             err = FOTA_STORE_ERROR;
             goto out;
         }
@@ -721,10 +683,7 @@ enum fota_store_err fota_store_device_history_append(struct fota_store *st,
                                                      const struct fota_store_history *h,
                                                      int64_t *ret_id)
 {
-    enum fota_store_err err;
     sqlite3_stmt *stmt;
-    int64_t id = 0;
-    int rc;
 
     if (st == NULL || h == NULL || !id_ok(h->device_id) ||
         !store_str_ok(h->event, FOTA_STORE_EVENT_MAX, 0) ||
@@ -745,16 +704,7 @@ enum fota_store_err fota_store_device_history_append(struct fota_store *st,
     store_bind_text(stmt, 5, h->version);
     store_bind_text(stmt, 6, h->reason);
     store_bind_text(stmt, 7, h->detail);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(stmt, 0);
-        rc = sqlite3_step(stmt);
-    }
-    err = rc == SQLITE_DONE ? FOTA_STORE_OK : store_rc(rc);
-    store_done(st, stmt);
-    if (err == FOTA_STORE_OK && ret_id != NULL)
-        *ret_id = id;
-    return err;
+    return store_insert_returning_id(st, stmt, ret_id);
 }
 
 void fota_store_history_list_free(struct fota_store_history *items, size_t n)
@@ -801,7 +751,7 @@ enum fota_store_err fota_store_device_history_list(struct fota_store *st, const 
             more = 1;
             break;
         }
-        if (!grow((void **)&items, &cap, n, sizeof(*items))) {
+        if (!store_grow((void **)&items, &cap, n, sizeof(*items), FOTA_STORE_PAGE_MAX)) {
             err = FOTA_STORE_ERROR;
             goto out;
         }

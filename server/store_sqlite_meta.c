@@ -3,7 +3,78 @@
 #include "store_meta.h"
 #include "store_sqlite.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+const char *store_enum_name(int i, const char *const *names, int count)
+{
+    if (i < 0 || i >= count)
+        return NULL;
+    return names[i];
+}
+
+enum fota_store_err store_enum_parse(const char *name, const char *const *names, int count,
+                                     int *ret_index)
+{
+    int i;
+
+    if (name == NULL || ret_index == NULL)
+        return FOTA_STORE_INVALID;
+    for (i = 0; i < count; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            *ret_index = i;
+            return FOTA_STORE_OK;
+        }
+    }
+    return FOTA_STORE_INVALID;
+}
+
+enum fota_store_err store_insert_returning_id(struct fota_store *st, sqlite3_stmt *stmt,
+                                              int64_t *ret_id)
+{
+    enum fota_store_err err;
+    int64_t id = 0;
+    int rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(stmt, 0);
+        rc = sqlite3_step(stmt);
+    }
+    err = rc == SQLITE_DONE ? FOTA_STORE_OK : store_rc(rc);
+    store_done(st, stmt);
+    if (err == FOTA_STORE_OK && ret_id != NULL)
+        *ret_id = id;
+    return err;
+}
+
+int store_grow(void **items, size_t *cap, size_t n, size_t size, size_t max)
+{
+    size_t ncap;
+    void *p;
+
+    if (n < *cap)
+        return 1;
+    ncap = *cap == 0 ? 16 : *cap * 2;
+    if (ncap > max)
+        ncap = max;
+    p = realloc(*items, ncap * size);
+    if (p == NULL)
+        return 0;
+    *items = p;
+    *cap = ncap;
+    return 1;
+}
+
+enum fota_store_err store_step_row(sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW)
+        return FOTA_STORE_OK;
+    if (rc == SQLITE_DONE)
+        return FOTA_STORE_NOT_FOUND;
+    return store_rc(rc);
+}
 
 static int meta_args_ok(const char *key, const void *value, size_t len)
 {

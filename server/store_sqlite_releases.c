@@ -180,19 +180,9 @@ enum fota_store_err fota_store_release_list(struct fota_store *st, const char *a
             more = 1;
             break;
         }
-        if (n == cap) {
-            size_t ncap = cap == 0 ? 8 : cap * 2;
-            void *p;
-
-            if (ncap > limit)
-                ncap = limit;
-            p = realloc(items, ncap * sizeof(*items));
-            if (p == NULL) {
-                err = FOTA_STORE_ERROR;
-                break;
-            }
-            items = p;
-            cap = ncap;
+        if (!store_grow((void **)&items, &cap, n, sizeof(*items), limit)) {
+            err = FOTA_STORE_ERROR;
+            break;
         }
         read_release(stmt, &items[n]);
         n++;

@@ -19,47 +19,39 @@ static const char *const rd_names[FOTA_STORE_RD_STATUS_COUNT] = {
 
 const char *fota_store_rollout_state_name(enum fota_store_rollout_state s)
 {
-    if ((unsigned)s >= FOTA_STORE_ROLLOUT_STATE_COUNT)
-        return NULL;
-    return state_names[s];
+    return store_enum_name((int)s, state_names, FOTA_STORE_ROLLOUT_STATE_COUNT);
 }
 
 enum fota_store_err fota_store_rollout_state_parse(const char *name,
                                                    enum fota_store_rollout_state *ret)
 {
     int i;
+    enum fota_store_err err;
 
-    if (name == NULL || ret == NULL)
+    if (ret == NULL)
         return FOTA_STORE_INVALID;
-    for (i = 0; i < FOTA_STORE_ROLLOUT_STATE_COUNT; i++) {
-        if (strcmp(name, state_names[i]) == 0) {
-            *ret = (enum fota_store_rollout_state)i;
-            return FOTA_STORE_OK;
-        }
-    }
-    return FOTA_STORE_INVALID;
+    err = store_enum_parse(name, state_names, FOTA_STORE_ROLLOUT_STATE_COUNT, &i);
+    if (err == FOTA_STORE_OK)
+        *ret = (enum fota_store_rollout_state)i;
+    return err;
 }
 
 const char *fota_store_rd_status_name(enum fota_store_rd_status s)
 {
-    if ((unsigned)s >= FOTA_STORE_RD_STATUS_COUNT)
-        return NULL;
-    return rd_names[s];
+    return store_enum_name((int)s, rd_names, FOTA_STORE_RD_STATUS_COUNT);
 }
 
 enum fota_store_err fota_store_rd_status_parse(const char *name, enum fota_store_rd_status *ret)
 {
     int i;
+    enum fota_store_err err;
 
-    if (name == NULL || ret == NULL)
+    if (ret == NULL)
         return FOTA_STORE_INVALID;
-    for (i = 0; i < FOTA_STORE_RD_STATUS_COUNT; i++) {
-        if (strcmp(name, rd_names[i]) == 0) {
-            *ret = (enum fota_store_rd_status)i;
-            return FOTA_STORE_OK;
-        }
-    }
-    return FOTA_STORE_INVALID;
+    err = store_enum_parse(name, rd_names, FOTA_STORE_RD_STATUS_COUNT, &i);
+    if (err == FOTA_STORE_OK)
+        *ret = (enum fota_store_rd_status)i;
+    return err;
 }
 
 void fota_store_rollout_clear(struct fota_store_rollout *r)
@@ -251,7 +243,6 @@ enum fota_store_err fota_store_rollout_get(struct fota_store *st, const char *id
     struct fota_store_rollout r;
     enum fota_store_err err;
     sqlite3_stmt *stmt;
-    int rc;
 
     if (st == NULL || ret == NULL || !id_ok(id))
         return FOTA_STORE_INVALID;
@@ -260,13 +251,9 @@ enum fota_store_err fota_store_rollout_get(struct fota_store *st, const char *id
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, id);
     memset(&r, 0, sizeof(r));
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
+    err = store_step_row(stmt);
+    if (err == FOTA_STORE_OK)
         err = read_rollout(stmt, &r);
-    else if (rc == SQLITE_DONE)
-        err = FOTA_STORE_NOT_FOUND;
-    else
-        err = store_rc(rc);
     store_done(st, stmt);
     if (err != FOTA_STORE_OK) {
         fota_store_rollout_clear(&r);
@@ -342,18 +329,13 @@ static enum fota_store_err rollout_refusal(struct fota_store *st, const char *id
 {
     sqlite3_stmt *stmt = store_stmt(st, "SELECT wave_count FROM rollouts WHERE id = ?1");
     enum fota_store_err err;
-    int rc;
 
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
+    err = store_step_row(stmt);
+    if (err == FOTA_STORE_OK)
         err = next_wave >= sqlite3_column_int(stmt, 0) ? FOTA_STORE_INVALID : FOTA_STORE_CONFLICT;
-    else if (rc == SQLITE_DONE)
-        err = FOTA_STORE_NOT_FOUND;
-    else
-        err = store_rc(rc);
     store_done(st, stmt);
     return err;
 }
@@ -439,7 +421,6 @@ enum fota_store_err fota_store_rollout_device_get(struct fota_store *st, const c
     struct fota_store_rollout_device d;
     enum fota_store_err err;
     sqlite3_stmt *stmt;
-    int rc;
 
     if (st == NULL || ret == NULL || !id_ok(rollout_id) || !id_ok(device_id))
         return FOTA_STORE_INVALID;
@@ -449,13 +430,9 @@ enum fota_store_err fota_store_rollout_device_get(struct fota_store *st, const c
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, rollout_id);
     store_bind_text(stmt, 2, device_id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
+    err = store_step_row(stmt);
+    if (err == FOTA_STORE_OK)
         err = read_rd(stmt, &d);
-    else if (rc == SQLITE_DONE)
-        err = FOTA_STORE_NOT_FOUND;
-    else
-        err = store_rc(rc);
     store_done(st, stmt);
     if (err == FOTA_STORE_OK)
         *ret = d;
@@ -534,19 +511,9 @@ enum fota_store_err fota_store_rollout_device_list(struct fota_store *st, const 
             more = 1;
             break;
         }
-        if (n == cap) {
-            size_t ncap = cap == 0 ? 16 : cap * 2;
-            void *p;
-
-            if (ncap > limit)
-                ncap = limit;
-            p = realloc(items, ncap * sizeof(*items));
-            if (p == NULL) {
-                err = FOTA_STORE_ERROR;
-                goto out;
-            }
-            items = p;
-            cap = ncap;
+        if (!store_grow((void **)&items, &cap, n, sizeof(*items), limit)) {
+            err = FOTA_STORE_ERROR;
+            goto out;
         }
         err = read_rd(stmt, &items[n]);
         if (err != FOTA_STORE_OK)

@@ -19,16 +19,14 @@ const char *fota_store_scope_name(enum fota_store_scope scope)
 enum fota_store_err fota_store_scope_parse(const char *name, enum fota_store_scope *ret)
 {
     int i;
+    enum fota_store_err err;
 
-    if (name == NULL || ret == NULL)
+    if (ret == NULL)
         return FOTA_STORE_INVALID;
-    for (i = 0; i < 3; i++) {
-        if (strcmp(name, scope_names[i]) == 0) {
-            *ret = (enum fota_store_scope)(i + 1);
-            return FOTA_STORE_OK;
-        }
-    }
-    return FOTA_STORE_INVALID;
+    err = store_enum_parse(name, scope_names, 3, &i);
+    if (err == FOTA_STORE_OK)
+        *ret = (enum fota_store_scope)(i + 1);
+    return err;
 }
 
 #define TOKEN_COLS "sha256, name, scope, created, expires, revoked"
@@ -78,7 +76,6 @@ enum fota_store_err fota_store_token_lookup(struct fota_store *st, const char *s
     struct fota_store_token tok;
     enum fota_store_err err;
     sqlite3_stmt *stmt;
-    int rc;
 
     if (st == NULL || ret == NULL || !store_sha256_hex_ok(sha256_hex))
         return FOTA_STORE_INVALID;
@@ -86,13 +83,9 @@ enum fota_store_err fota_store_token_lookup(struct fota_store *st, const char *s
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, sha256_hex);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
+    err = store_step_row(stmt);
+    if (err == FOTA_STORE_OK)
         err = read_token(stmt, &tok);
-    else if (rc == SQLITE_DONE)
-        err = FOTA_STORE_NOT_FOUND;
-    else
-        err = store_rc(rc);
     store_done(st, stmt);
     if (err == FOTA_STORE_OK)
         *ret = tok;

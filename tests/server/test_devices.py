@@ -25,40 +25,20 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import struct
-import subprocess
 import tempfile
 import time
 import unittest
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from securesystemslib.formats import encode_canonical
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BIN_DIR = os.path.join(HERE, "..", "..", "build", "bin")
-SERVER = os.environ.get("FOTA_SERVER_BIN") or os.path.join(BIN_DIR, "fota-server")
-FOTA = os.environ.get("FOTA_BIN") or os.path.join(BIN_DIR, "fota")
+import devclient
+from devclient import FOTA_BIN as FOTA, SERVER_BIN as SERVER, canonical, iso, keyid_of, make_repo
 
 
 # ---- the device side --------------------------------------------------------
-
-def canonical(obj):
-    return encode_canonical(obj).encode("utf-8")
-
-
-def keyid_of(keyobj):
-    return hashlib.sha256(canonical(keyobj)).hexdigest()
-
-
-def iso(t=None):
-    t = time.time() if t is None else t
-    return datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
-
 
 def parse_iso(s):
     return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(
@@ -145,28 +125,6 @@ class Device:
 
 # ---- the server -------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_ed25519_pem(path):
-    key = ed25519.Ed25519PrivateKey.generate()
-    with open(path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    return key
-
-
-def run(args):
-    p = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        raise AssertionError("%s: exit %d\n%s%s" % (" ".join(args), p.returncode, p.stdout,
-                                                    p.stderr))
-    return p.stdout
-
-
 REPO = {}
 
 
@@ -176,118 +134,28 @@ def setUpModule():
     that runs."""
     tmp = tempfile.mkdtemp(prefix="fota-dev-repo-")
     REPO["tmp"] = tmp
-    keys = {}
-    for role in ("root", "targets", "snapshot", "timestamp"):
-        keys[role] = os.path.join(tmp, role + ".key")
-        run([FOTA, "key", "new", "--type", "ed25519", "--out", keys[role]])
-    repo = os.path.join(tmp, "repo")
-    run([FOTA, "repo", "init", "--repo", repo, "--root-key", keys["root"] + ".pub",
-         "--targets-key", keys["targets"] + ".pub", "--snapshot-key", keys["snapshot"],
-         "--timestamp-key", keys["timestamp"]])
-    run([FOTA, "repo", "sign", "root", "--repo", repo, "--key", keys["root"]])
-    run([FOTA, "repo", "sign", "targets", "--repo", repo, "--key", keys["targets"]])
-    run([FOTA, "repo", "publish", "--repo", repo, "--snapshot-key", keys["snapshot"],
-         "--timestamp-key", keys["timestamp"]])
-    REPO["repo"] = repo
-    REPO["keys"] = keys
+    REPO.update(make_repo(tmp))
 
 
 def tearDownModule():
     shutil.rmtree(REPO.get("tmp", "/nonexistent"), ignore_errors=True)
 
 
-class Server:
-    """fota-server on a free port of 127.0.0.1 with its own data dir."""
+class Server(devclient.Server):
+    """devclient's server on the module's repository, plus a clean-exit check,
+    device-table readers and a raw operator API (status, headers, payload)."""
 
     def __init__(self, tmp, extra=()):
-        self.tmp = tmp
-        self.data = os.path.join(tmp, "data")
-        os.makedirs(self.data, exist_ok=True)
-        self.port = free_port()
-        self.director_priv = write_ed25519_pem(os.path.join(tmp, "director.key"))
-        self.extra = list(extra)
-        self.log_path = os.path.join(tmp, "server.log")
-        self.proc = None
-        self.admin = None
-        self.keys = ["--snapshot-key", REPO["keys"]["snapshot"],
-                     "--timestamp-key", REPO["keys"]["timestamp"],
-                     "--director-key", os.path.join(tmp, "director.key")]
-
-    def run_tool(self, *args):
-        p = subprocess.run([SERVER] + list(args), capture_output=True, text=True, timeout=60)
-        if p.returncode != 0:
-            raise AssertionError("fota-server %s: %d\n%s%s" % (" ".join(args), p.returncode,
-                                                               p.stdout, p.stderr))
-        return p.stdout
-
-    def start(self):
-        self.run_tool("init", "--data-dir", self.data, "--repo", REPO["repo"], *self.keys[:4])
-        self.admin = self.run_tool("token", "new", "--data-dir", self.data, "--scope", "admin",
-                                   "--name", "test-admin").strip().split()[-1]
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [SERVER, "serve", "--data-dir", self.data, "--listen", "127.0.0.1:%d" % self.port,
-             "--threads", "2"] + self.keys + self.extra, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("fota-server exited: %s" % self.read_log())
-            try:
-                st, _, _ = self.request("GET", "/device/v1/director-key")
-                if st == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("fota-server did not start: %s" % self.read_log())
+        super().__init__(tmp, REPO, extra)
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None:
-            self.log.close()
-            # A clean shutdown: exit 0, and nothing from ASan/LSan/UBSan
-            # (the sanitizer build runs these tests too).
-            log = self.read_log()
-            code = self.proc.returncode
-            self.proc = None
-            if code != 0 or "Sanitizer" in log or "runtime error" in log:
-                raise AssertionError("fota-server exit %s:\n%s" % (code, log[-4000:]))
-
-    def read_log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def request(self, method, path, body=None, headers=None, raw=None,
-                content_type="application/json"):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            h = dict(headers or {})
-            data = raw
-            if data is None and body is not None:
-                data = json.dumps(body).encode()
-            if data is not None and content_type is not None:
-                h.setdefault("Content-Type", content_type)
-            conn.request(method, path, body=data, headers=h)
-            r = conn.getresponse()
-            payload = r.read()
-            return r.status, dict((k.lower(), v) for k, v in r.getheaders()), payload
-        finally:
-            conn.close()
-
-    # ---- the database, read-only -----------------------------------------------
-
-    def db(self):
-        uri = "file:%s?mode=ro" % os.path.join(self.data, "fota.db")
-        return sqlite3.connect(uri, uri=True, timeout=10)
+        proc = self.proc
+        super().stop()
+        # A clean shutdown: exit 0 (devclient already checks the log for
+        # ASan/LSan/UBSan reports).
+        if proc is not None and proc.returncode != 0:
+            raise AssertionError("fota-server exit %s:\n%s" % (proc.returncode,
+                                                               self.read_log()[-4000:]))
 
     def device_row(self, device_id):
         with self.db() as c:
@@ -300,10 +168,6 @@ class Server:
             return [tuple(r) for r in c.execute(
                 "SELECT event, target, version, reason, detail FROM device_history"
                 " WHERE device_id = ? ORDER BY id", (device_id,))]
-
-    def device_count(self):
-        with self.db() as c:
-            return c.execute("SELECT count(*) FROM devices").fetchone()[0]
 
     def token_secret(self):
         with self.db() as c:
@@ -411,7 +275,7 @@ class DeviceTestCase(unittest.TestCase):
         self.assertEqual(sorted(doc), ["signatures", "signed"])
         keyid, keyobj = self.director_key()
         self.assertEqual(keyid_of(keyobj), keyid)
-        pub = self.server.director_priv.public_key().public_bytes(
+        pub = self.server.director_pub.public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.assertEqual(keyobj, {"keytype": "ed25519", "scheme": "ed25519",
                                   "keyval": {"public": pub.hex()}})
@@ -433,7 +297,7 @@ class DeviceTestCase(unittest.TestCase):
     def snapshot(self, dev):
         """What must not change when a request is refused."""
         return (self.server.device_row(dev.id), self.server.history(dev.id),
-                self.server.device_count())
+                self.server.count("devices"))
 
     def assert_unchanged(self, dev, before):
         self.assertEqual(self.snapshot(dev), before)
@@ -544,7 +408,7 @@ class EnrolTest(DeviceTestCase):
             with self.subTest(name):
                 st, _, payload = self.server.request("POST", "/device/v1/enrol", env)
                 self.assertEqual((st, error_code(payload)), (status, code), payload)
-                self.assertEqual(self.server.device_count(), 0)
+                self.assertEqual(self.server.count("devices"), 0)
 
     def test_enrol_http_level_refusals(self):
         dev = Device()
@@ -566,7 +430,7 @@ class EnrolTest(DeviceTestCase):
                 self.assertEqual(st, status, payload)
                 if payload:
                     self.assertEqual(error_code(payload), code)
-                self.assertEqual(self.server.device_count(), 0)
+                self.assertEqual(self.server.count("devices"), 0)
         st, hdrs, _ = self.server.request("GET", "/device/v1/enrol")
         self.assertEqual(st, 405)
         self.assertIn("POST", hdrs.get("allow", ""))
@@ -677,6 +541,34 @@ class SessionTest(DeviceTestCase):
         dev = self.ready()
         self.server.set_status(dev, "reject")
         self.assertEqual(error_code(self.session(dev, 403)), "device_rejected")
+
+
+class ClockSkewTest(DeviceTestCase):
+    """device_max_clock_skew on: a signed enrol/session "time" further than it
+    from the server's clock is refused (nothing stored); within it, accepted."""
+    server_extra = ("--device-max-clock-skew", "1h")
+
+    def test_clock_skew(self):
+        two_days = 2 * 86400
+        dev = Device()
+        st, _, payload = self.server.request(
+            "POST", "/device/v1/enrol",
+            dev.envelope(dev.enrol_signed(time=iso(time.time() - two_days))))
+        self.assertEqual((st, error_code(payload)), (400, "clock_skew"), payload)
+        self.enrol(dev, 202, dev.envelope(dev.enrol_signed(time=iso(time.time() - 1800))))
+        self.server.accept(dev)
+        before = self.snapshot(dev)
+        for off in (two_days, -two_days):
+            with self.subTest(off=off):
+                env = dev.envelope(dev.session_signed(time=iso(time.time() + off)))
+                st, _, payload = self.server.request("POST", "/device/v1/session", env)
+                self.assertEqual((st, error_code(payload)), (400, "clock_skew"), payload)
+                self.assert_unchanged(dev, before)
+        for off in (1800, -1800):
+            with self.subTest(off=off):
+                self.session(dev, 200, dev.envelope(dev.session_signed(
+                    time=iso(time.time() + off))))
+        self.assertEqual(self.server.device_row(dev.id)["session_counter"], dev.counter)
 
 
 # ---- check-ins --------------------------------------------------------------------

@@ -391,6 +391,43 @@ class TestPublishPlainNames(ReleaseTestCase):
 
 # ---- refusals -------------------------------------------------------------------------
 
+class TestMetadataCap(ReleaseTestCase):
+    """POST /api/v1/releases has its own cap (max_metadata), not max_body:
+    a targets file with a few hundred entries is well over 64 KiB."""
+    server_extra = ("--max-metadata", "256K")
+
+    def many(self, version, n):
+        return self.sign_targets(self.targets_signed(version, {
+            "board-a/fw-%04d.bin" % i: self.entry(b"image %d" % i) for i in range(n)}))
+
+    def test_big_targets_published(self):
+        for i in range(400):
+            st, v, _ = self.upload("board-a/fw-%04d.bin" % i, b"image %d" % i)
+            self.assertEqual(st, 201, v)
+        env = self.many(2, 400)
+        self.assertGreater(len(json.dumps({"targets": env})), 64 * 1024)
+        st, v, _ = self.publish(env)
+        self.assertEqual(st, 201, v)
+        self.assertEqual(self.version("targets"), 2)
+
+    def test_long_token_name_audited_whole(self):
+        """Token names are up to 128 bytes; the audit actor keeps all of them."""
+        name = "deploy-" + "n" * 121
+        token = self.srv.token_new("deploy", name)
+        st, v, _ = self.upload("long.bin", b"long name", token=token)
+        self.assertEqual(st, 201, v)
+        st, v, _ = self.srv.api("GET", "/api/v1/audit?limit=1000")
+        self.assertEqual(st, 200, v)
+        actors = [e["actor"] for e in v["entries"] if e["action"] == "image.upload"]
+        self.assertEqual(actors, [name])
+
+    def test_over_max_metadata_refused(self):
+        before = self.state()
+        env = self.many(2, 1200)
+        self.assertGreater(len(json.dumps({"targets": env})), 256 * 1024)
+        self.assertRefused(self.publish(env), 413, "too_large", before)
+
+
 class TestRefusals(ReleaseTestCase):
     server_extra = ("--max-image", "4K")
 

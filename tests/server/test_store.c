@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1647,6 +1648,93 @@ static void test_thread_get(void **state)
     assert_null(fota_store_thread_get(NULL));
 }
 
+/* ---- WAL bound ------------------------------------------------------------ */
+
+#define WAL_CHECKINS 20000
+#define WAL_DEVICES 200
+#define WAL_BOUND (64LL * 1024 * 1024)
+
+struct wal_reader {
+    const char *path;
+    volatile int stop;
+    int reads;
+};
+
+/* Short read transactions nonstop on another connection, as the API's GETs
+ * do: with a reader almost always present, the WAL is never reset on its own. */
+static void *wal_reader_main(void *p)
+{
+    struct wal_reader *r = p;
+    struct fota_store *st = NULL;
+    struct fota_store_device d;
+    char id[32];
+
+    if (fota_store_open(r->path, &st) != FOTA_STORE_OK)
+        return NULL;
+    while (!r->stop) {
+        make_id(id, sizeof(id), r->reads % WAL_DEVICES);
+        if (fota_store_device_get(st, id, &d) == FOTA_STORE_OK)
+            fota_store_device_clear(&d);
+        r->reads++;
+    }
+    fota_store_close(st);
+    return NULL;
+}
+
+static long long wal_size(const char *db_path)
+{
+    char p[320];
+    struct stat sb;
+
+    snprintf(p, sizeof(p), "%s-wal", db_path);
+    if (stat(p, &sb) != 0)
+        return 0;
+    return (long long)sb.st_size;
+}
+
+static void test_wal_bounded(void **state)
+{
+    struct fx *fx = *state;
+    struct wal_reader reader = { fx->path, 0, 0 };
+    pthread_t th;
+    char id[32];
+    long long size, max = 0;
+    int i;
+
+    for (i = 0; i < WAL_DEVICES; i++) {
+        make_id(id, sizeof(id), i);
+        enrol(fx->st, id, "hw-a", "1.0.0", FOTA_STORE_DEVICE_ACCEPTED, 1);
+    }
+    assert_int_equal(pthread_create(&th, NULL, wal_reader_main, &reader), 0);
+    for (i = 0; i < WAL_CHECKINS; i++) {
+        struct fota_store_checkin c;
+
+        make_id(id, sizeof(id), i % WAL_DEVICES);
+        memset(&c, 0, sizeof(c));
+        c.id = id;
+        c.seq = 1 + i / WAL_DEVICES;
+        c.now = 1000 + i;
+        c.version = "1.0.0";
+        c.security_counter = 1;
+        c.confirmed = 1;
+        c.slots_json = "[{\"slot\":0,\"version\":\"1.0.0\",\"state\":\"confirmed\"}]";
+        assert_int_equal(fota_store_device_checkin(fx->st, &c, NULL), FOTA_STORE_OK);
+        if (i % 500 == 0) {
+            size = wal_size(fx->path);
+            if (size > max)
+                max = size;
+        }
+    }
+    reader.stop = 1;
+    pthread_join(th, NULL);
+    size = wal_size(fx->path);
+    if (size > max)
+        max = size;
+    printf("wal: %d check-ins, %d concurrent reads, largest WAL %lld bytes\n", WAL_CHECKINS,
+           reader.reads, max);
+    assert_true(max < WAL_BOUND);
+}
+
 /* ---- micro-benchmark (printed, not asserted) ------------------------------ */
 
 #define BENCH_DEVICES 2000
@@ -1830,6 +1918,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench_checkin, setup, teardown),
     };
 
