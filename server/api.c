@@ -48,16 +48,6 @@ static void not_found(struct fota_resp *resp, const char *what)
     fota_resp_error(resp, 404, "not_found", "no such %s", what);
 }
 
-static void store_failure(struct fota_resp *resp, enum fota_store_err e)
-{
-    if (e == FOTA_STORE_BUSY) {
-        fota_resp_error(resp, 503, "busy", "the database is busy; retry later");
-        snprintf(resp->extra_header[1], sizeof(resp->extra_header[1]), "Retry-After: 1");
-    } else {
-        fota_resp_error(resp, 500, "internal", "storage failure (%s)", fota_store_strerror(e));
-    }
-}
-
 static void method_not_allowed(struct fota_resp *resp, const char *allow)
 {
     fota_resp_error(resp, 405, "method_not_allowed", "allowed: %s", allow);
@@ -345,7 +335,7 @@ static int api_auth(struct fota_req *req, struct fota_resp *resp, const char *re
     hex[FOTA_STORE_SHA256_HEX] = '\0';
     st = fota_req_store(req);
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         return -1;
     }
     memset(&tok, 0, sizeof(tok));
@@ -355,7 +345,7 @@ static int api_auth(struct fota_req *req, struct fota_resp *resp, const char *re
         return -1;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         return -1;
     }
     now = fota_server_now();
@@ -467,7 +457,7 @@ static void devices_list(struct fota_req *req, struct fota_resp *resp)
         return;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         return;
     }
     arr = json_array();
@@ -551,7 +541,7 @@ static void device_get(struct fota_req *req, struct fota_resp *resp, const char 
         before = (int64_t)v;
     }
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         return;
     }
     e = fota_store_device_get(st, id, &d);
@@ -560,13 +550,13 @@ static void device_get(struct fota_req *req, struct fota_resp *resp, const char 
         return;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         return;
     }
     e = fota_store_device_history_list(st, id, before, limit, &h, &n, &more);
     if (e != FOTA_STORE_OK) {
         fota_store_device_clear(&d);
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         return;
     }
     o = device_json(req, &d, now);
@@ -603,7 +593,7 @@ static void device_answer(struct fota_req *req, struct fota_resp *resp, struct f
     memset(&d, 0, sizeof(d));
     e = fota_store_device_get(st, id, &d);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         return;
     }
     fota_resp_json(resp, 200, device_json(req, &d, fota_server_now()));
@@ -644,12 +634,12 @@ static void device_status_change(struct fota_req *req, struct fota_resp *resp, c
     if (!optional_reason(req, resp, &body, &reason))
         return;
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         goto out;
     }
     e = fota_store_begin(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 1;
@@ -659,7 +649,7 @@ static void device_status_change(struct fota_req *req, struct fota_resp *resp, c
         goto out;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     if (d.status == act->next) {
@@ -675,7 +665,7 @@ static void device_status_change(struct fota_req *req, struct fota_resp *resp, c
         goto out;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     detail = json_pack("{s:s,s:s}", "from", fota_store_device_status_name(d.status), "to",
@@ -688,7 +678,7 @@ static void device_status_change(struct fota_req *req, struct fota_resp *resp, c
     if (e == FOTA_STORE_OK)
         e = fota_store_commit(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 0;
@@ -757,12 +747,12 @@ static void device_tags(struct fota_req *req, struct fota_resp *resp, const char
     if (!tag_list(resp, body, "add", add, &n_add) || !tag_list(resp, body, "remove", rem, &n_rem))
         goto out;
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         goto out;
     }
     e = fota_store_begin(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 1;
@@ -776,7 +766,7 @@ static void device_tags(struct fota_req *req, struct fota_resp *resp, const char
         goto out;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     detail = json_object();
@@ -790,7 +780,7 @@ static void device_tags(struct fota_req *req, struct fota_resp *resp, const char
     if (e == FOTA_STORE_OK)
         e = fota_store_commit(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 0;
@@ -886,12 +876,12 @@ static void rollouts_create(struct fota_req *req, struct fota_resp *resp, const 
     if (body == NULL)
         return;
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         goto out;
     }
     e = fota_store_begin(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 1;
@@ -906,7 +896,7 @@ static void rollouts_create(struct fota_req *req, struct fota_resp *resp, const 
     if (e == FOTA_STORE_OK)
         e = fota_store_commit(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 0;
@@ -986,12 +976,12 @@ static void rollout_state_change(struct fota_req *req, struct fota_resp *resp, c
     if (!optional_reason(req, resp, &body, &reason))
         return;
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         goto out;
     }
     e = fota_store_begin(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 1;
@@ -1023,7 +1013,7 @@ static void rollout_state_change(struct fota_req *req, struct fota_resp *resp, c
     if (e == FOTA_STORE_OK)
         e = fota_store_commit(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 0;
@@ -1120,7 +1110,7 @@ static void audit_list(struct fota_req *req, struct fota_resp *resp)
     }
     e = fota_store_audit_list(fota_req_store(req), after, limit, &items, &n, &more);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         return;
     }
     arr = json_array();

@@ -224,16 +224,6 @@ static void bad_request(struct fota_resp *resp, const char *what)
     fota_resp_error(resp, 400, "bad_request", "%s", what);
 }
 
-static void store_failure(struct fota_resp *resp, enum fota_store_err e)
-{
-    if (e == FOTA_STORE_BUSY) {
-        snprintf(resp->extra_header[0], sizeof(resp->extra_header[0]), "Retry-After: 1");
-        fota_resp_error(resp, 503, "busy", "the database is busy; retry");
-    } else {
-        fota_resp_error(resp, 500, "internal", "store failure (%s)", fota_store_strerror(e));
-    }
-}
-
 static void unauthorized(struct fota_resp *resp, const char *code, const char *message)
 {
     snprintf(resp->extra_header[0], sizeof(resp->extra_header[0]),
@@ -469,7 +459,7 @@ void fota_dev_enrol(struct fota_req *req, struct fota_resp *resp)
 
     st = fota_req_store(req);
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         goto out;
     }
     preauth = fota_preauth_contains(srv->cfg.preauthorized_keys, id);
@@ -484,13 +474,13 @@ void fota_dev_enrol(struct fota_req *req, struct fota_resp *resp)
 
     e = fota_store_begin(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 1;
     e = fota_store_device_enrol(st, &d, &cur, &created);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     have_cur = 1;
@@ -499,7 +489,7 @@ void fota_dev_enrol(struct fota_req *req, struct fota_resp *resp)
         e = fota_store_device_set_status(st, id, FOTA_STORE_DEVICE_ACCEPTED,
                                          FOTA_STORE_DEVICE_BIT(FOTA_STORE_DEVICE_PENDING), now);
         if (e != FOTA_STORE_OK && e != FOTA_STORE_CONFLICT) {
-            store_failure(resp, e);
+            fota_resp_store_error(resp, e);
             goto out;
         }
         if (e == FOTA_STORE_OK)
@@ -519,13 +509,13 @@ void fota_dev_enrol(struct fota_req *req, struct fota_resp *resp)
         h.detail = preauth ? "pre-authorised key: accepted" : NULL;
         e = fota_store_device_history_append(st, &h, NULL);
         if (e != FOTA_STORE_OK) {
-            store_failure(resp, e);
+            fota_resp_store_error(resp, e);
             goto out;
         }
     }
     e = fota_store_commit(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 0;
@@ -592,7 +582,7 @@ void fota_dev_session(struct fota_req *req, struct fota_resp *resp)
 
     st = fota_req_store(req);
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         goto out;
     }
     e = fota_store_device_get(st, id, &dev);
@@ -601,7 +591,7 @@ void fota_dev_session(struct fota_req *req, struct fota_resp *resp)
         goto out;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     have_dev = 1;
@@ -631,7 +621,7 @@ void fota_dev_session(struct fota_req *req, struct fota_resp *resp)
         goto out;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     expires = now + srv->cfg.token_ttl_s;
@@ -840,7 +830,7 @@ void fota_dev_checkin(struct fota_req *req, struct fota_resp *resp)
         goto out;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
 
@@ -943,12 +933,12 @@ void fota_dev_report(struct fota_req *req, struct fota_resp *resp)
 
     st = fota_req_store(req);
     if (st == NULL) {
-        store_failure(resp, FOTA_STORE_ERROR);
+        fota_resp_store_error(resp, FOTA_STORE_ERROR);
         goto out;
     }
     e = fota_store_begin(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 1;
@@ -962,7 +952,7 @@ void fota_dev_report(struct fota_req *req, struct fota_resp *resp)
         goto out;
     }
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     memset(&h, 0, sizeof(h));
@@ -975,7 +965,7 @@ void fota_dev_report(struct fota_req *req, struct fota_resp *resp)
     h.detail = (char *)detail;
     e = fota_store_device_history_append(st, &h, NULL);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     err = fota_rollout_report(st, id, event, target, version, now);
@@ -985,7 +975,7 @@ void fota_dev_report(struct fota_req *req, struct fota_resp *resp)
     }
     e = fota_store_commit(st);
     if (e != FOTA_STORE_OK) {
-        store_failure(resp, e);
+        fota_resp_store_error(resp, e);
         goto out;
     }
     in_tx = 0;

@@ -44,6 +44,7 @@
 #include "fota_posix.h"
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 #include "routes.h"
 #include "server.h"
 #include "store.h"
@@ -852,4 +853,15 @@ void fota_http_stop(struct fota_http *http)
     free(http->tls_cert);
     fota_secret_free(http->tls_key, http->tls_key_len);
     free(http);
+}
+
+void fota_resp_store_error(struct fota_resp *resp, int store_err)
+{
+    if (store_err == FOTA_STORE_BUSY) {
+        fota_resp_error(resp, 503, "busy", "the database is busy; retry later");
+        snprintf(resp->extra_header[1], sizeof(resp->extra_header[1]), "Retry-After: 1");
+    } else {
+        fota_resp_error(resp, 500, "internal", "storage failure (%s)",
+                        fota_store_strerror((enum fota_store_err)store_err));
+    }
 }

@@ -117,4 +117,9 @@ int fota_http_wait_idle(struct fota_http *http, double timeout_s, volatile int *
  * connections close with them) and free http (NULL is fine). */
 void fota_http_stop(struct fota_http *http);
 
+/* A store failure as an HTTP answer: FOTA_STORE_BUSY -> 503 "busy" with
+ * Retry-After: 1 (in extra_header[1]); anything else -> 500 "internal".
+ * store_err is an enum fota_store_err (server/store.h). */
+void fota_resp_store_error(struct fota_resp *resp, int store_err);
+
 #endif

@@ -372,14 +372,6 @@ static json_t *release_json(const struct fota_store_release *r)
                      (json_int_t)r->targets_version, "created", created);
 }
 
-static void store_error(struct fota_resp *resp, enum fota_store_err se)
-{
-    if (se == FOTA_STORE_BUSY)
-        fota_resp_error(resp, 503, "busy", "the database is busy; try again");
-    else
-        fota_resp_error(resp, 500, "internal", "storage error");
-}
-
 static void releases_list(struct fota_req *req, struct fota_resp *resp)
 {
     const char *after = fota_req_query(req, "after");
@@ -409,7 +401,7 @@ static void releases_list(struct fota_req *req, struct fota_resp *resp)
     }
     se = fota_store_release_list(fota_req_store(req), after, (unsigned)limit, &items, &n, &more);
     if (se != FOTA_STORE_OK) {
-        store_error(resp, se);
+        fota_resp_store_error(resp, se);
         return;
     }
     list = json_array();
@@ -440,7 +432,7 @@ static void releases_get(struct fota_req *req, struct fota_resp *resp, const cha
         return;
     }
     if (se != FOTA_STORE_OK) {
-        store_error(resp, se);
+        fota_resp_store_error(resp, se);
         return;
     }
     body = release_json(&r);
@@ -838,7 +830,7 @@ static void publish_locked(struct publish *p, struct fota_req *req, const char *
     }
     se = fota_store_begin(st);
     if (se != FOTA_STORE_OK) {
-        store_error(resp, se);
+        fota_resp_store_error(resp, se);
         goto out;
     }
     in_tx = 1;
@@ -859,7 +851,7 @@ static void publish_locked(struct publish *p, struct fota_req *req, const char *
         if (se == FOTA_STORE_CONFLICT)
             continue;
         if (se != FOTA_STORE_OK) {
-            store_error(resp, se);
+            fota_resp_store_error(resp, se);
             goto out;
         }
         json_array_append_new(released, release_json(&t->rel));
@@ -889,7 +881,7 @@ static void publish_locked(struct publish *p, struct fota_req *req, const char *
                  "targets=%lld error=\"metadata published but releases not recorded: %s\"",
                  (long long)version, fota_store_strerror(se));
         fota_store_rollback(st);
-        store_error(resp, se);
+        fota_resp_store_error(resp, se);
         goto out;
     }
     fota_log(FOTA_LOG_INFO, "release-publish",
