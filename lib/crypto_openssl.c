@@ -380,6 +380,21 @@ fota_key_type fota_privkey_type(const fota_privkey *key)
     return key->type;
 }
 
+fota_err fota_privkey_ed25519_seed(const fota_privkey *key, uint8_t seed[32])
+{
+    size_t len = 32;
+
+    if (key == NULL || seed == NULL)
+        return FOTA_E_INVALID;
+    if (key->type != FOTA_KEY_ED25519)
+        return FOTA_E_UNSUPPORTED;
+    if (EVP_PKEY_get_raw_private_key(key->pkey, seed, &len) != 1 || len != 32) {
+        fota_wipe(seed, 32);
+        return FOTA_E_CRYPTO;
+    }
+    return FOTA_OK;
+}
+
 fota_err fota_privkey_public_tuf(const fota_privkey *key, const char **ret_keytype,
                                  const char **ret_scheme, char **ret_public)
 {

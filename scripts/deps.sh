@@ -16,6 +16,7 @@ libcurl4-openssl-dev:HTTP client for fota-tuf-client and the agent
 libcmocka-dev:unit tests
 libmicrohttpd-dev:the HTTP server of fota-server
 libsqlite3-dev:fota-server's embedded database
+libsodium-dev:fast Ed25519 signing of Director documents in fota-server
 python3:the HTTP test server and integration tests
 python3-securesystemslib:an independent TUF signing implementation for interop tests
 python3-cryptography:independent signature checks in the tests (Ed25519, ECDSA)

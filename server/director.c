@@ -163,7 +163,7 @@ fota_err fota_director_build(const struct fota_server_key *key,
     err = s.failed;
     if (err != FOTA_OK)
         goto out;
-    err = fota_sign(key->key, (const uint8_t *)signed_buf, s.len, &sig, &sig_len);
+    err = fota_server_key_sign(key, (const uint8_t *)signed_buf, s.len, &sig, &sig_len);
     if (err != FOTA_OK)
         goto out;
     if (2 * sig_len > SIG_HEX_MAX) {

@@ -28,7 +28,7 @@ void fota_server_key_free(struct fota_server_key *k)
 {
     fota_privkey_free(k->key);
     json_decref(k->pub);
-    memset(k, 0, sizeof(*k));
+    fota_wipe(k, sizeof(*k));
 }
 
 fota_err fota_server_key_load(struct fota_server_key *k, const char *path)
@@ -47,8 +47,11 @@ fota_err fota_server_key_load(struct fota_server_key *k, const char *path)
     e = fota_tuf_keyid(tmp.pub, tmp.keyid);
     if (e != FOTA_OK)
         goto out;
+    e = fota_server_key_fast(&tmp);
+    if (e != FOTA_OK)
+        goto out;
     *k = tmp;
-    memset(&tmp, 0, sizeof(tmp));
+    fota_wipe(&tmp, sizeof(tmp));
 out:
     fota_server_key_free(&tmp);
     return e;

@@ -72,6 +72,11 @@ fota_err fota_privkey_to_pem(const fota_privkey *key, char **ret_pem, size_t *re
 
 fota_key_type fota_privkey_type(const fota_privkey *key);
 
+/* The 32-byte seed of an Ed25519 private key (RFC 8032 section 5.1.5), for
+ * a signer that runs outside OpenSSL (fota-server's Director signs with
+ * libsodium). Secret: the caller wipes it. FOTA_E_UNSUPPORTED for other keys. */
+fota_err fota_privkey_ed25519_seed(const fota_privkey *key, uint8_t seed[32]);
+
 /* The TUF public fields of the key: *ret_keytype and *ret_scheme point to
  * static strings ("ed25519"/"ed25519", "ecdsa"/"ecdsa-sha2-nistp256",
  * "rsa"/"rsassa-pss-sha256"); *ret_public is malloc'ed (free()). */
