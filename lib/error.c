@@ -32,6 +32,12 @@ const char *fota_strerror(fota_err err)
     case FOTA_E_FLASH:       return "flash";
     case FOTA_E_NO_IMAGE:    return "no-bootable-image";
     case FOTA_E_POWER:       return "power-cut";
+    case FOTA_E_HEALTH:      return "health-check";
+    case FOTA_E_REVERTED:    return "reverted";
+    case FOTA_E_NONCE:       return "nonce-mismatch";
+    case FOTA_E_DEVICE:      return "wrong-device";
+    case FOTA_E_NETWORK:     return "network";
+    case FOTA_E_SERVER:      return "server-error";
     }
     return "unknown";
 }

@@ -114,6 +114,17 @@ fota_err fota_boot_confirm(const struct fota_device *dev);
  * pending or on trial: the other slot then holds the new image. */
 fota_err fota_boot_rollback(const struct fota_device *dev);
 
+/* The image on trial failed its health check: un-mark it (nothing pending,
+ * attempts 0, trial 0) so that the next boot runs the confirmed image of the
+ * active slot, as the bootloader would once the attempts ran out.
+ * FOTA_E_STATE when nothing is on trial; no write then. */
+fota_err fota_boot_reject(const struct fota_device *dev);
+
+/* The slot the device runs now, from the stored state: the pending slot
+ * while on trial, the active slot otherwise. */
+fota_err fota_boot_running_slot(const struct fota_device *dev, int *ret_slot,
+                                struct fota_boot_state *ret_state);
+
 /* ---- install: the agent writes a new image into the inactive slot ------ */
 
 struct fota_install {
@@ -147,5 +158,22 @@ fota_err fota_install_finish(struct fota_install *in, struct fota_image_info *re
 
 /* Give up an install; the slot is left unmarked. */
 void fota_install_abort(struct fota_install *in);
+
+/* Bytes of the image already programmed into the slot, rounded down to the
+ * start of their sector: a safe resume point to record (the sector holding
+ * the end of the data may be half-written when power is cut). */
+uint32_t fota_install_resume_point(const struct fota_install *in);
+
+/* Resume an install after a restart (dropped connection, power cut): like
+ * fota_install_begin, then re-reads the first `from` bytes already in the
+ * inactive slot into the running SHA-256 and continues after them. `from` is
+ * rounded down to a sector boundary (the sector holding it is erased again
+ * before its first write); the actual resume offset is in->written on
+ * FOTA_OK and is where the caller's data must continue. The bytes re-read
+ * are trusted for nothing: fota_install_finish checks the whole image's
+ * length, SHA-256 and signature as always. FOTA_E_LENGTH when from >
+ * length. from == 0 is fota_install_begin. */
+fota_err fota_install_resume(struct fota_install *in, const struct fota_device *dev,
+                             uint32_t length, const uint8_t sha256[32], uint32_t from);
 
 #endif

@@ -40,6 +40,12 @@ typedef enum fota_err {
     FOTA_E_FLASH = 25,       /* flash rule broken: write to unerased bytes, misaligned, out of range */
     FOTA_E_NO_IMAGE = 26,    /* no bootable image */
     FOTA_E_POWER = 27,       /* simulated power cut (fault injection only) */
+    FOTA_E_HEALTH = 28,      /* the new image failed its health check on trial */
+    FOTA_E_REVERTED = 29,    /* the bootloader went back to the old image (attempts or verification) */
+    FOTA_E_NONCE = 30,       /* an answer that does not echo the nonce just sent (replayed or foreign) */
+    FOTA_E_DEVICE = 31,      /* a document addressed to another device */
+    FOTA_E_NETWORK = 32,     /* connection failed, dropped, or too slow (retry later) */
+    FOTA_E_SERVER = 33,      /* the server answered an error status (retry later) */
 } fota_err;
 
 /* Short, stable, lower-case name of a reason ("expired", "rollback", ...),

@@ -154,6 +154,7 @@ void fota_posix_http_global_cleanup(void);
  */
 struct fota_posix_http {
     void *curl;                /* CURL * */
+    const char *ca_file;       /* borrowed; pinned CA bundle for https (NULL: system default) */
     long connect_timeout_s;    /* default 10 */
     long low_speed_bytes;      /* default 1024 */
     long low_speed_time_s;     /* default 30 */
@@ -187,6 +188,36 @@ fota_err fota_posix_http_get(struct fota_posix_http *h, const char *url, size_t 
                              uint8_t **ret_buf, size_t *ret_len);
 
 /* Append "/" to a base URL that lacks one. *ret_url is malloc'ed. */
+/*
+ * One request with a JSON body (method "POST" or "GET"; body may be NULL),
+ * an optional bearer token ("Authorization: Bearer ..."), no redirects, no
+ * retries. The answer's status goes to *ret_status and its body (at most
+ * max_resp bytes: FOTA_E_TOO_BIG beyond, the transfer stopped) to *ret_buf
+ * (malloc'ed, NUL-terminated, also for an empty body) whatever the status.
+ * FOTA_E_NETWORK when no complete answer came (connection refused, dropped,
+ * timed out, too slow); h->errmsg says what happened.
+ */
+fota_err fota_posix_http_request(struct fota_posix_http *h, const char *method,
+                                 const char *url, const char *bearer, const void *body,
+                                 size_t body_len, size_t max_resp, long *ret_status,
+                                 uint8_t **ret_buf, size_t *ret_len);
+
+/*
+ * GET url from byte `from` on ("Range: bytes=from-" when from > 0) into
+ * sink. Accepted: 206 whose Content-Range starts at `from`, or 200 when
+ * from == 0. A 200 to a ranged request is FOTA_E_SERVER (the caller restarts
+ * from 0). At most total - from bytes are passed on: FOTA_E_LENGTH as soon
+ * as the server sends more (endless data). The minimum speed
+ * (h->low_speed_*) and connect timeout apply. A transfer that ends early
+ * returns FOTA_E_NETWORK after handing over what arrived, so the caller
+ * resumes from there. *ret_received (may be NULL): bytes passed to sink.
+ * 404/403 is FOTA_E_NOT_FOUND, other statuses FOTA_E_SERVER. A sink error
+ * stops the transfer and is returned as is.
+ */
+fota_err fota_posix_http_range(struct fota_posix_http *h, const char *url, uint64_t from,
+                               uint64_t total, fota_posix_http_sink sink, void *ctx,
+                               uint64_t *ret_received);
+
 fota_err fota_posix_url_base(const char *url, char **ret_url);
 
 /* Make a target path usable in a URL path with the fewest changes: bytes
