@@ -263,3 +263,42 @@ fota_err fota_boot_rollback(const struct fota_device *dev)
         return FOTA_E_STATE;
     return activate(dev, &st, 1 - st.active, 0);
 }
+
+fota_err fota_boot_reject(const struct fota_device *dev)
+{
+    struct fota_boot_state st;
+    struct fota_boot_state next;
+    fota_err err;
+
+    err = fota_boot_state_load(dev, &st);
+    if (err != FOTA_OK)
+        return err;
+    /* Only an image that runs on trial can be judged by a health check; a
+     * pending image that never ran is not rejected here (install_begin
+     * un-marks it when it is replaced). */
+    if (!st.pending || !st.trial)
+        return FOTA_E_STATE;
+    /* The same revert the bootloader stores when the attempts run out
+     * (row 2): the next fota_boot runs the active slot's confirmed image. */
+    next = unmark(&st);
+    return fota_boot_state_store(dev, &next);
+}
+
+fota_err fota_boot_running_slot(const struct fota_device *dev, int *ret_slot,
+                                struct fota_boot_state *ret_state)
+{
+    struct fota_boot_state st;
+    fota_err err;
+
+    if (ret_slot == NULL)
+        return FOTA_E_INVALID;
+    err = fota_boot_state_load(dev, &st);
+    if (err != FOTA_OK)
+        return err;
+    /* trial is stored by fota_boot before it hands over to the pending
+     * image, so trial = 1 means that image is the one running now. */
+    *ret_slot = st.trial ? 1 - st.active : st.active;
+    if (ret_state != NULL)
+        *ret_state = st;
+    return FOTA_OK;
+}

@@ -48,8 +48,11 @@ static fota_err program(struct fota_install *in, const uint8_t *data, size_t len
     return FOTA_OK;
 }
 
-fota_err fota_install_begin(struct fota_install *in, const struct fota_device *dev,
-                            uint32_t length, const uint8_t sha256[32])
+/* begin and resume: the state checks, the pending un-mark, a fresh hash.
+ * from (<= length, checked here before anything is stored) only takes part
+ * in the length check; the caller replays the slot's bytes. */
+static fota_err start(struct fota_install *in, const struct fota_device *dev, uint32_t length,
+                      const uint8_t sha256[32], uint32_t from)
 {
     struct fota_boot_state st;
     struct fota_boot_state next;
@@ -67,7 +70,7 @@ fota_err fota_install_begin(struct fota_install *in, const struct fota_device *d
     if (st.trial)
         return FOTA_E_STATE;
     target = 1 - st.active;
-    if (length < FOTA_IMAGE_HEADER_LEN || length > dev->slot[target].size)
+    if (length < FOTA_IMAGE_HEADER_LEN || length > dev->slot[target].size || from > length)
         return FOTA_E_LENGTH;
     if (st.pending) {
         next = st;
@@ -84,6 +87,12 @@ fota_err fota_install_begin(struct fota_install *in, const struct fota_device *d
     fota_sha256_init(&in->hash);
     in->open = 1;
     return FOTA_OK;
+}
+
+fota_err fota_install_begin(struct fota_install *in, const struct fota_device *dev,
+                            uint32_t length, const uint8_t sha256[32])
+{
+    return start(in, dev, length, sha256, 0);
 }
 
 fota_err fota_install_write(struct fota_install *in, const void *data, size_t len)
@@ -118,8 +127,13 @@ fota_err fota_install_write(struct fota_install *in, const void *data, size_t le
         if (in->n_pend < align)
             return FOTA_OK;
         err = program(in, in->pend, align);
-        if (err != FOTA_OK)
+        if (err != FOTA_OK) {
+            /* The unit may be torn: count only what surely reached flash,
+             * so that fota_install_resume_point stays below it. */
+            in->written -= (uint32_t)align;
+            in->n_pend = 0;
             return fail(in, err);
+        }
         in->n_pend = 0;
     }
     /* Whole units straight from the caller's buffer, the tail kept back. */
@@ -198,4 +212,59 @@ void fota_install_abort(struct fota_install *in)
     fota_wipe(in->pend, sizeof in->pend);
     in->n_pend = 0;
     in->open = 0;
+}
+
+uint32_t fota_install_resume_point(const struct fota_install *in)
+{
+    uint32_t done;
+    uint32_t sec;
+
+    if (in == NULL || in->dev == NULL)
+        return 0;
+    /* Bytes handed to program() and acknowledged; the tail in pend is not
+     * in flash yet. A cut during the erase or a write of the sector holding
+     * `done` can leave anything in that sector, never below it: each sector
+     * is erased right before its first write, after every earlier one was
+     * written. */
+    done = in->written - (uint32_t)in->n_pend;
+    sec = in->dev->slot[in->slot].dev->sector_size;
+    return done - done % sec;
+}
+
+fota_err fota_install_resume(struct fota_install *in, const struct fota_device *dev,
+                             uint32_t length, const uint8_t sha256[32], uint32_t from)
+{
+    const struct fota_flash_area *area;
+    uint32_t point;
+    uint32_t off;
+    uint32_t sec;
+    fota_err err;
+
+    err = start(in, dev, length, sha256, from);
+    if (err != FOTA_OK)
+        return err;
+    area = &dev->slot[in->slot];
+    sec = area->dev->sector_size;
+    /* The sector holding `from` may be half written (a cut during its
+     * erase or a write): start again at its first byte, which program()
+     * erases before writing, as it does for any new sector. */
+    point = from - from % sec;
+    /* Replay what is already in the slot into the running hash. These
+     * bytes are trusted for nothing: finish compares the whole image's
+     * SHA-256 with the signed one and verifies its signatures, so a wrong
+     * point or damaged flash only makes the install fail. */
+    for (off = 0; off < point;) {
+        size_t n = point - off;
+
+        if (n > dev->scratch_len)
+            n = dev->scratch_len;
+        err = fota_flash_area_read(area, off, dev->scratch, n);
+        if (err != FOTA_OK)
+            return fail(in, err);
+        fota_sha256_update(&in->hash, dev->scratch, n);
+        off += (uint32_t)n;
+    }
+    in->written = point;
+    in->erased = point;
+    return FOTA_OK;
 }

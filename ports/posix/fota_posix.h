@@ -187,7 +187,6 @@ fota_err fota_posix_http_stream(struct fota_posix_http *h, const char *url,
 fota_err fota_posix_http_get(struct fota_posix_http *h, const char *url, size_t max_len,
                              uint8_t **ret_buf, size_t *ret_len);
 
-/* Append "/" to a base URL that lacks one. *ret_url is malloc'ed. */
 /*
  * One request with a JSON body (method "POST" or "GET"; body may be NULL),
  * an optional bearer token ("Authorization: Bearer ..."), no redirects, no
@@ -218,6 +217,7 @@ fota_err fota_posix_http_range(struct fota_posix_http *h, const char *url, uint6
                                uint64_t total, fota_posix_http_sink sink, void *ctx,
                                uint64_t *ret_received);
 
+/* Append "/" to a base URL that lacks one. *ret_url is malloc'ed. */
 fota_err fota_posix_url_base(const char *url, char **ret_url);
 
 /* Make a target path usable in a URL path with the fewest changes: bytes

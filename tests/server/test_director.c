@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "fota/crypto.h"
+#include "fota/director.h"
 #include "fota/json.h"
 #include "fota/tuf.h"
 
@@ -227,6 +228,72 @@ static void test_refusals(void **state)
     key_teardown(&k);
 }
 
+/* The cross-check between the two sides: what the server's writer signs
+ * (OpenSSL, then libsodium) is what the device's verifier accepts, with the
+ * key set in the shape of fota/director.json, every field read back. */
+static void test_device_verifies_server_doc(void **state)
+{
+    struct fota_server_key k;
+    struct fota_director_doc stay = { DEVICE_ID, NONCE, 1800000000, 1800003600, NULL };
+    struct fota_director_doc install = { DEVICE_ID, NONCE, 1800000000, 1800003600,
+                                         &sample_target };
+    json_t *ks_json;
+    json_t *keyset = NULL;
+    char *ks_text;
+    uint8_t sha[32];
+
+    (void)state;
+    key_setup(&k, FOTA_KEY_ED25519);
+    ks_json = json_pack("{s:{s:O}, s:i}", "keys", k.keyid, k.pub, "threshold", 1);
+    ks_text = json_dumps(ks_json, JSON_COMPACT);
+    assert_non_null(ks_text);
+    assert_int_equal(fota_director_keys_parse((const uint8_t *)ks_text, strlen(ks_text), &keyset),
+                     FOTA_OK);
+    assert_int_equal(fota_hex_decode(sample_target.sha256, 64, sha, sizeof(sha)), FOTA_OK);
+    for (int sodium = 0; sodium <= 1; sodium++) {
+        struct fota_director_decision d;
+        char *buf = NULL;
+        size_t len = 0;
+
+        if (sodium) {
+            assert_int_equal(fota_server_key_fast(&k), FOTA_OK);
+            assert_int_equal(k.fast, 1);
+        }
+        assert_int_equal(fota_director_build(&k, &stay, &buf, &len), FOTA_OK);
+        assert_int_equal(fota_director_verify((const uint8_t *)buf, len, keyset, DEVICE_ID, NONCE,
+                                              1800000001, &d),
+                         FOTA_OK);
+        assert_int_equal(d.action, FOTA_DIRECTOR_STAY);
+        assert_int_equal(d.issued, 1800000000);
+        assert_int_equal(d.expires, 1800003600);
+        free(buf);
+
+        assert_int_equal(fota_director_build(&k, &install, &buf, &len), FOTA_OK);
+        assert_int_equal(fota_director_verify((const uint8_t *)buf, len, keyset, DEVICE_ID, NONCE,
+                                              0, &d),
+                         FOTA_OK);
+        assert_int_equal(d.action, FOTA_DIRECTOR_INSTALL);
+        assert_string_equal(d.target, sample_target.name);
+        assert_int_equal(d.length, sample_target.length);
+        assert_memory_equal(d.sha256, sha, 32);
+        assert_string_equal(d.version, sample_target.version);
+        assert_int_equal(d.security_counter, sample_target.security_counter);
+        assert_string_equal(d.rollout, sample_target.rollout);
+        /* and the binding still holds */
+        assert_int_equal(fota_director_verify((const uint8_t *)buf, len, keyset, DEVICE_ID,
+                                              "00112233445566778899aabbccddeefe", 0, &d),
+                         FOTA_E_NONCE);
+        assert_int_equal(fota_director_verify((const uint8_t *)buf, len, keyset, DEVICE_ID, NONCE,
+                                              1800003600, &d),
+                         FOTA_E_EXPIRED);
+        free(buf);
+    }
+    free(ks_text);
+    json_decref(ks_json);
+    json_decref(keyset);
+    key_teardown(&k);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -384,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_escaping_matches_reference),
         cmocka_unit_test(test_ecdsa_verifies),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_device_verifies_server_doc),
         cmocka_unit_test(test_token_vector),
         cmocka_unit_test(test_token_refusals),
         cmocka_unit_test(test_token_roundtrip),
