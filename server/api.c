@@ -11,6 +11,7 @@
 #include "fota/crypto.h"
 #include "fota/json.h"
 #include "fota/tuf.h"
+#include "log.h"
 #include "rollout.h"
 #include "server.h"
 #include "store.h"
@@ -215,15 +216,11 @@ static json_t *device_json(const struct fota_req *req, const struct fota_store_d
     return o;
 }
 
-/*
- * The audit entry of a change; detail is stolen (may be NULL). Runs inside
- * the change's transaction so the log and the change commit together.
- */
-static enum fota_store_err audit(struct fota_store *st, const char *actor, const char *action,
-                                 const char *object, json_t *detail, int64_t now)
+enum fota_store_err fota_api_audit(struct fota_store *st, const char *actor, const char *action,
+                                   const char *object, json_t *detail, int64_t now)
 {
     struct fota_store_audit a;
-    enum fota_store_err e;
+    enum fota_store_err e = FOTA_STORE_ERROR;
 
     memset(&a, 0, sizeof(a));
     a.time = now;
@@ -234,9 +231,14 @@ static enum fota_store_err audit(struct fota_store *st, const char *actor, const
         a.detail_json = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(detail);
         if (a.detail_json == NULL)
-            return FOTA_STORE_ERROR;
+            goto out;
     }
-    e = fota_store_audit_append(st, &a, NULL);
+    if (st != NULL)
+        e = fota_store_audit_append(st, &a, NULL);
+out:
+    if (e != FOTA_STORE_OK)
+        fota_log(FOTA_LOG_WARN, "audit", "action=%s object=%.200s error=%s", action, object,
+                 fota_store_strerror(e));
     free(a.detail_json);
     return e;
 }
@@ -620,7 +622,7 @@ static const struct device_action device_actions[] = {
 static void device_status_change(struct fota_req *req, struct fota_resp *resp, const char *id,
                                  const struct device_action *act, const char *actor)
 {
-    struct fota_store *st = fota_req_store(req);
+    struct fota_store *st = NULL;
     struct fota_store_device d;
     json_t *body = NULL, *detail;
     const char *reason = NULL;
@@ -633,15 +635,8 @@ static void device_status_change(struct fota_req *req, struct fota_resp *resp, c
     memset(&d, 0, sizeof(d));
     if (!optional_reason(req, resp, &body, &reason))
         return;
-    if (st == NULL) {
-        fota_resp_store_error(resp, FOTA_STORE_ERROR);
+    if (fota_req_begin(req, resp, &st) != 0)
         goto out;
-    }
-    e = fota_store_begin(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
-        goto out;
-    }
     in_tx = 1;
     e = fota_store_device_get(st, id, &d);
     if (e == FOTA_STORE_NOT_FOUND || e == FOTA_STORE_INVALID) {
@@ -674,13 +669,9 @@ static void device_status_change(struct fota_req *req, struct fota_resp *resp, c
         json_object_set_new(detail, "reason", json_string(reason));
     snprintf(object, sizeof(object), "device/%s", id);
     snprintf(action, sizeof(action), "device.%s", act->name);
-    e = audit(st, actor, action, object, detail, now);
-    if (e == FOTA_STORE_OK)
-        e = fota_store_commit(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
+    e = fota_api_audit(st, actor, action, object, detail, now);
+    if (fota_req_commit(st, e, resp) != 0)
         goto out;
-    }
     in_tx = 0;
     device_answer(req, resp, st, id);
 out:
@@ -720,7 +711,7 @@ static int tag_list(struct fota_resp *resp, const json_t *body, const char *key,
 static void device_tags(struct fota_req *req, struct fota_resp *resp, const char *id,
                         const char *actor)
 {
-    struct fota_store *st = fota_req_store(req);
+    struct fota_store *st = NULL;
     const char *add[API_TAGS_PER_CALL], *rem[API_TAGS_PER_CALL];
     size_t n_add = 0, n_rem = 0;
     json_t *body = NULL, *detail;
@@ -746,15 +737,8 @@ static void device_tags(struct fota_req *req, struct fota_resp *resp, const char
     }
     if (!tag_list(resp, body, "add", add, &n_add) || !tag_list(resp, body, "remove", rem, &n_rem))
         goto out;
-    if (st == NULL) {
-        fota_resp_store_error(resp, FOTA_STORE_ERROR);
+    if (fota_req_begin(req, resp, &st) != 0)
         goto out;
-    }
-    e = fota_store_begin(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
-        goto out;
-    }
     in_tx = 1;
     e = fota_store_device_tags(st, id, add, n_add, rem, n_rem);
     if (e == FOTA_STORE_NOT_FOUND) {
@@ -776,13 +760,9 @@ static void device_tags(struct fota_req *req, struct fota_resp *resp, const char
         json_object_set_new(detail, "remove", r != NULL ? json_incref(r) : json_array());
     }
     snprintf(object, sizeof(object), "device/%s", id);
-    e = audit(st, actor, "device.tags", object, detail, now);
-    if (e == FOTA_STORE_OK)
-        e = fota_store_commit(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
+    e = fota_api_audit(st, actor, "device.tags", object, detail, now);
+    if (fota_req_commit(st, e, resp) != 0)
         goto out;
-    }
     in_tx = 0;
     device_answer(req, resp, st, id);
 out:
@@ -867,7 +847,7 @@ static void rollouts_create(struct fota_req *req, struct fota_resp *resp, const 
     int64_t now = fota_server_now();
     enum fota_store_err e;
     fota_err err;
-    int in_tx = 0;
+    int in_tx = 0, hidden = 0;
     char id[FOTA_ROLLOUT_ID_MAX + 1];
     char msg[400] = "";
     char object[FOTA_STORE_OBJECT_MAX + 1];
@@ -879,33 +859,37 @@ static void rollouts_create(struct fota_req *req, struct fota_resp *resp, const 
         fota_resp_store_error(resp, FOTA_STORE_ERROR);
         goto out;
     }
-    e = fota_store_begin(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
-        goto out;
-    }
-    in_tx = 1;
-    err = fota_rollout_create(st, body, actor, now, id, msg, sizeof(msg));
+    /* Group evaluation and the members' rows happen outside any write
+     * transaction (fota_rollout_prepare); the rollout becomes visible
+     * together with its audit entry. */
+    err = fota_rollout_prepare(st, body, actor, now, id, msg, sizeof(msg));
     if (err != FOTA_OK) {
         rollout_failure(resp, err, msg);
         goto out;
     }
+    hidden = 1;
+    if (fota_req_begin(req, resp, &st) != 0)
+        goto out;
+    in_tx = 1;
+    e = fota_store_rollout_reveal(st, id);
     detail = json_deep_copy(body);
     snprintf(object, sizeof(object), "rollout/%s", id);
-    e = audit(st, actor, "rollout.create", object, detail, now);
     if (e == FOTA_STORE_OK)
-        e = fota_store_commit(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
+        e = fota_api_audit(st, actor, "rollout.create", object, detail, now);
+    else
+        json_decref(detail);
+    if (fota_req_commit(st, e, resp) != 0)
         goto out;
-    }
     in_tx = 0;
+    hidden = 0;
     rollout_answer(resp, st, id, 201);
     snprintf(resp->location, sizeof(resp->location), "/api/v1/rollouts/%s", id);
     snprintf(resp->log_detail, sizeof(resp->log_detail), "actor=%s rollout=%s", actor, id);
 out:
     if (in_tx)
         fota_store_rollback(st);
+    if (hidden)
+        fota_store_rollout_discard(st, id);
     json_decref(body);
 }
 
@@ -963,7 +947,7 @@ static void rollout_devices(struct fota_req *req, struct fota_resp *resp, const 
 static void rollout_state_change(struct fota_req *req, struct fota_resp *resp, const char *id,
                                  const char *op, const char *actor)
 {
-    struct fota_store *st = fota_req_store(req);
+    struct fota_store *st = NULL;
     json_t *body = NULL, *detail = NULL;
     const char *reason = NULL;
     int64_t now = fota_server_now();
@@ -975,15 +959,8 @@ static void rollout_state_change(struct fota_req *req, struct fota_resp *resp, c
 
     if (!optional_reason(req, resp, &body, &reason))
         return;
-    if (st == NULL) {
-        fota_resp_store_error(resp, FOTA_STORE_ERROR);
+    if (fota_req_begin(req, resp, &st) != 0)
         goto out;
-    }
-    e = fota_store_begin(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
-        goto out;
-    }
     in_tx = 1;
     err = fota_rollout_set_state(st, id, op, now);
     if (err == FOTA_E_NOT_FOUND) {
@@ -1009,13 +986,9 @@ static void rollout_state_change(struct fota_req *req, struct fota_resp *resp, c
         detail = json_pack("{s:s}", "reason", reason);
     snprintf(object, sizeof(object), "rollout/%s", id);
     snprintf(action, sizeof(action), "rollout.%s", op);
-    e = audit(st, actor, action, object, detail, now);
-    if (e == FOTA_STORE_OK)
-        e = fota_store_commit(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
+    e = fota_api_audit(st, actor, action, object, detail, now);
+    if (fota_req_commit(st, e, resp) != 0)
         goto out;
-    }
     in_tx = 0;
     rollout_answer(resp, st, id, 200);
 out:

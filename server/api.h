@@ -4,7 +4,8 @@
 
 /*
  * The operator API (server/api.c): everything under /api/v1/ except
- * /api/v1/releases and /api/v1/images (server/releases.c). Reference:
+ * /api/v1/releases, /api/v1/images (server/releases.c) and /api/v1/root
+ * (server/publish.c). Reference:
  * docs/api.md.
  *
  *   GET  /api/v1/devices                      read
@@ -22,14 +23,19 @@
  * refused request stores nothing.
  */
 
+#include <stdint.h>
+
+#include <jansson.h>
+
 #include "http.h"
-#include "store.h"     /* FOTA_STORE_NAME_MAX */
+#include "store.h"     /* FOTA_STORE_NAME_MAX, enum fota_store_err */
 
 /* Handle one request whose path starts with "/api/v1/". */
 void fota_api_handle(struct fota_req *req, struct fota_resp *resp);
 
 /*
- * Operator token check, for every /api/v1/ handler (releases.c too).
+ * Operator token check, for every /api/v1/ handler (releases.c and publish.c
+ * too).
  * required_scope: "read", "deploy" or "admin". Starts from failure: returns
  * 0 only when the request carries `Authorization: Bearer <token>` whose
  * SHA-256 names a stored token (hash compared with fota_ct_equal) that is
@@ -42,5 +48,16 @@ void fota_api_handle(struct fota_req *req, struct fota_resp *resp);
 int fota_api_auth(struct fota_req *req, struct fota_resp *resp,
                   const char *required_scope,
                   char ret_actor[FOTA_STORE_NAME_MAX + 1]);
+
+/*
+ * Append the audit entry of a change (for every /api/v1/ handler): actor,
+ * action, object, and detail as compact key-sorted JSON (detail may be NULL;
+ * it is consumed), timed now. Call it inside the change's transaction so
+ * that the entry and the change commit together. Returns the store's
+ * answer (FOTA_STORE_ERROR when st is NULL or detail cannot be encoded);
+ * a failure is also logged.
+ */
+enum fota_store_err fota_api_audit(struct fota_store *st, const char *actor, const char *action,
+                                   const char *object, json_t *detail, int64_t now);
 
 #endif

@@ -457,11 +457,6 @@ void fota_dev_enrol(struct fota_req *req, struct fota_resp *resp)
         goto out;
     }
 
-    st = fota_req_store(req);
-    if (st == NULL) {
-        fota_resp_store_error(resp, FOTA_STORE_ERROR);
-        goto out;
-    }
     preauth = fota_preauth_contains(srv->cfg.preauthorized_keys, id);
     memcpy(d.id, id, sizeof(id));
     memcpy(d.hardware_id, hwid, strlen(hwid) + 1);
@@ -472,11 +467,8 @@ void fota_dev_enrol(struct fota_req *req, struct fota_resp *resp)
     d.created = now;
     d.key_json = key_text;
 
-    e = fota_store_begin(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
+    if (fota_req_begin(req, resp, &st) != 0)
         goto out;
-    }
     in_tx = 1;
     e = fota_store_device_enrol(st, &d, &cur, &created);
     if (e != FOTA_STORE_OK) {
@@ -513,11 +505,8 @@ void fota_dev_enrol(struct fota_req *req, struct fota_resp *resp)
             goto out;
         }
     }
-    e = fota_store_commit(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
+    if (fota_req_commit(st, FOTA_STORE_OK, resp) != 0)
         goto out;
-    }
     in_tx = 0;
     fota_resp_json(resp, cur.status == FOTA_STORE_DEVICE_ACCEPTED ? 200 : 202,
                    json_pack("{s:s,s:s}", "device", id, "status",
@@ -931,16 +920,8 @@ void fota_dev_report(struct fota_req *req, struct fota_resp *resp)
         goto out;
     }
 
-    st = fota_req_store(req);
-    if (st == NULL) {
-        fota_resp_store_error(resp, FOTA_STORE_ERROR);
+    if (fota_req_begin(req, resp, &st) != 0)
         goto out;
-    }
-    e = fota_store_begin(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
-        goto out;
-    }
     in_tx = 1;
     e = fota_store_device_seq(st, id, seq, now);
     if (e == FOTA_STORE_NOT_FOUND || e == FOTA_STORE_STATE) {
@@ -973,11 +954,8 @@ void fota_dev_report(struct fota_req *req, struct fota_resp *resp)
         fota_resp_error(resp, 500, "internal", "rollout update failed (%s)", fota_strerror(err));
         goto out;
     }
-    e = fota_store_commit(st);
-    if (e != FOTA_STORE_OK) {
-        fota_resp_store_error(resp, e);
+    if (fota_req_commit(st, FOTA_STORE_OK, resp) != 0)
         goto out;
-    }
     in_tx = 0;
     fota_resp_empty(resp, 204);
     set_detail(resp, "device=%s event=%s target=%s reason=%s", id, event,

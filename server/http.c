@@ -58,8 +58,21 @@
  * (MHD cannot answer in the middle of a body). */
 #define DISCARD_MAX (1024u * 1024u)
 
+/* Operator requests run on their own worker threads (see offload below). */
+#define OFFLOAD_WORKERS 2
+
+struct req_ctx;
+
 struct fota_http {
     struct MHD_Daemon *daemon;
+    /* The offload queue: requests whose connection is suspended, waiting
+     * for a worker; guarded by mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct req_ctx *queue_head, **queue_tail;
+    int stop_workers;
+    pthread_t workers[OFFLOAD_WORKERS];
+    unsigned n_workers;
     struct fota_server *srv;
     char *tls_cert;
     size_t tls_cert_len;
@@ -73,6 +86,8 @@ enum req_state {
     REQ_NEW = 0,      /* uri_log ran; the access handler has not */
     REQ_BODY,         /* headers seen; body (if any) arriving */
     REQ_QUEUED,       /* a response is queued */
+    REQ_OFFLOADED,    /* suspended; a worker runs the handler */
+    REQ_DONE,         /* the worker is done; resumed, answer on the next call */
 };
 
 struct req_ctx {
@@ -91,6 +106,8 @@ struct req_ctx {
     uint64_t discarded;               /* body bytes drained after a refusal */
     unsigned status_sent;
     uint64_t resp_len;                /* bytes of the queued body */
+    struct MHD_Connection *conn;      /* set while offloaded */
+    struct req_ctx *next;             /* offload queue link */
     char path[];                      /* raw URL path, NUL-terminated */
 };
 
@@ -556,6 +573,98 @@ static void request_run(struct req_ctx *c)
     c->route->handler(&c->req, &c->resp);
 }
 
+/*
+ * Offload. libmicrohttpd's pool threads each run an event loop over many
+ * connections: a handler that works for seconds stalls every connection of
+ * its thread (measured: a rollout of a million devices held a device's
+ * check-in for its whole 86 s). Device and repository requests are short
+ * and stay on the pool threads. Operator requests (/api/v1/, except the
+ * streamed image upload) may read or write a whole fleet, so they run on
+ * OFFLOAD_WORKERS threads of their own: the connection is suspended, a
+ * worker runs the handler with its own database connection, and the
+ * connection is resumed to send the answer.
+ */
+static int route_offloaded(const struct fota_route *route)
+{
+    return route != NULL && route->stream == NULL && strncmp(route->pattern, "/api/v1/", 8) == 0;
+}
+
+static void *offload_main(void *arg)
+{
+    struct fota_http *http = arg;
+    struct req_ctx *c;
+    struct MHD_Connection *conn;
+
+    for (;;) {
+        pthread_mutex_lock(&http->mu);
+        while (http->queue_head == NULL && !http->stop_workers)
+            pthread_cond_wait(&http->cv, &http->mu);
+        c = http->queue_head;
+        if (c == NULL) {                 /* stopping, and nothing left to run */
+            pthread_mutex_unlock(&http->mu);
+            return NULL;
+        }
+        http->queue_head = c->next;
+        if (http->queue_head == NULL)
+            http->queue_tail = &http->queue_head;
+        pthread_mutex_unlock(&http->mu);
+
+        request_run(c);
+        conn = c->conn;
+        pthread_mutex_lock(&http->mu);
+        c->state = REQ_DONE;
+        pthread_mutex_unlock(&http->mu);
+        MHD_resume_connection(conn);
+    }
+}
+
+static int offload_start(struct fota_http *http)
+{
+    pthread_mutex_init(&http->mu, NULL);
+    pthread_cond_init(&http->cv, NULL);
+    http->queue_head = NULL;
+    http->queue_tail = &http->queue_head;
+    for (unsigned i = 0; i < OFFLOAD_WORKERS; i++) {
+        if (pthread_create(&http->workers[i], NULL, offload_main, http) != 0)
+            return -1;
+        http->n_workers++;
+    }
+    return 0;
+}
+
+/* Let the workers finish what is queued (their connections are resumed
+ * while the daemon still runs), then join them. */
+static void offload_stop(struct fota_http *http)
+{
+    if (http->queue_tail == NULL)        /* never started */
+        return;
+    pthread_mutex_lock(&http->mu);
+    http->stop_workers = 1;
+    pthread_cond_broadcast(&http->cv);
+    pthread_mutex_unlock(&http->mu);
+    for (unsigned i = 0; i < http->n_workers; i++)
+        pthread_join(http->workers[i], NULL);
+    http->n_workers = 0;
+    pthread_mutex_destroy(&http->mu);
+    pthread_cond_destroy(&http->cv);
+    http->queue_tail = NULL;
+}
+
+static void offload(struct req_ctx *c, struct MHD_Connection *conn)
+{
+    struct fota_http *http = c->http;
+
+    c->conn = conn;
+    c->next = NULL;
+    c->state = REQ_OFFLOADED;
+    MHD_suspend_connection(conn);
+    pthread_mutex_lock(&http->mu);
+    *http->queue_tail = c;
+    http->queue_tail = &c->next;
+    pthread_cond_signal(&http->cv);
+    pthread_mutex_unlock(&http->mu);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -582,6 +691,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (c->state == REQ_OFFLOADED || c->state == REQ_DONE) {
+        int done;
+
+        pthread_mutex_lock(&c->http->mu);
+        done = c->state == REQ_DONE;
+        pthread_mutex_unlock(&c->http->mu);
+        *upload_data_size = 0;
+        return done ? queue_response(c, conn) : MHD_YES;
+    }
     if (c->state == REQ_NEW) {
         c->state = REQ_BODY;
         request_start(c, conn, method);
@@ -602,6 +720,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return c->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
         }
         request_data(c, upload_data, n);
+        return MHD_YES;
+    }
+    if (!c->refused && route_offloaded(c->route) && c->http->n_workers > 0) {
+        offload(c, conn);
         return MHD_YES;
     }
     request_run(c);
@@ -729,7 +851,8 @@ int fota_http_start(struct fota_server *srv, struct fota_http **ret_http)
     struct fota_http *http;
     struct addrinfo hints, *ai = NULL;
     char port_text[16];
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     unsigned threads = pool_size(&srv->cfg);
     const union MHD_DaemonInfo *info;
     int rc;
@@ -740,6 +863,10 @@ int fota_http_start(struct fota_server *srv, struct fota_http **ret_http)
     if (http == NULL)
         return -1;
     http->srv = srv;
+    if (offload_start(http) != 0) {
+        fota_log(FOTA_LOG_ERROR, "start", "error=\"cannot start the operator API workers\"");
+        goto fail;
+    }
     flags |= srv->cfg.use_epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (srv->cfg.tls_cert[0] != '\0') {
         if (load_tls_file(srv->cfg.tls_cert, &http->tls_cert, &http->tls_cert_len,
@@ -848,6 +975,7 @@ void fota_http_stop(struct fota_http *http)
 {
     if (http == NULL)
         return;
+    offload_stop(http);
     if (http->daemon != NULL)
         MHD_stop_daemon(http->daemon);
     free(http->tls_cert);
@@ -864,4 +992,31 @@ void fota_resp_store_error(struct fota_resp *resp, int store_err)
         fota_resp_error(resp, 500, "internal", "storage failure (%s)",
                         fota_store_strerror((enum fota_store_err)store_err));
     }
+}
+
+int fota_req_begin(const struct fota_req *req, struct fota_resp *resp,
+                   struct fota_store **ret_st)
+{
+    struct fota_store *st = fota_req_store(req);
+    enum fota_store_err e = st != NULL ? fota_store_begin(st) : FOTA_STORE_ERROR;
+
+    if (e != FOTA_STORE_OK) {
+        fota_resp_store_error(resp, e);
+        return -1;
+    }
+    *ret_st = st;
+    return 0;
+}
+
+int fota_req_commit(struct fota_store *st, int store_err, struct fota_resp *resp)
+{
+    enum fota_store_err e = (enum fota_store_err)store_err;
+
+    if (e == FOTA_STORE_OK)
+        e = fota_store_commit(st);
+    if (e != FOTA_STORE_OK) {
+        fota_resp_store_error(resp, e);
+        return -1;
+    }
+    return 0;
 }

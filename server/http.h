@@ -122,4 +122,16 @@ void fota_http_stop(struct fota_http *http);
  * store_err is an enum fota_store_err (server/store.h). */
 void fota_resp_store_error(struct fota_resp *resp, int store_err);
 
+/*
+ * A state-changing handler's transaction. fota_req_begin: *ret_st = the
+ * request's store with a transaction begun, 0; or -1 with resp set (500 when
+ * there is no store, else as fota_resp_store_error). fota_req_commit: when
+ * store_err (the handler's last store result) is FOTA_STORE_OK, commit; 0
+ * when committed, else -1 with resp set from the first failure (store_err's
+ * or the commit's), the transaction still open for the handler to roll back.
+ */
+int fota_req_begin(const struct fota_req *req, struct fota_resp *resp,
+                   struct fota_store **ret_st);
+int fota_req_commit(struct fota_store *st, int store_err, struct fota_resp *resp);
+
 #endif

@@ -479,6 +479,16 @@ static int member_cmp(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->id, y->id);
 }
 
+/* Store members in device id order: the member table's keys start with
+ * the device id, so the inserts append instead of landing on random pages
+ * (a million random inserts into a database larger than the page cache
+ * were I/O-bound). The wave is a column; the order changes nothing else. */
+static int store_member_cmp(const void *a, const void *b)
+{
+    const struct fota_store_rollout_member *x = a, *y = b;
+    return strcmp(x->device_id, y->device_id);
+}
+
 static int id_cmp(const void *a, const void *b)
 {
     const struct member *x = a, *y = b;
@@ -807,9 +817,9 @@ static fota_err parse_waves(const json_t *req, struct fota_store_rollout *r, cha
     return FOTA_OK;
 }
 
-fota_err fota_rollout_create(struct fota_store *st, const json_t *request, const char *actor,
-                             int64_t now, char ret_id[FOTA_ROLLOUT_ID_MAX + 1],
-                             char *errbuf, size_t errlen)
+fota_err fota_rollout_prepare(struct fota_store *st, const json_t *request, const char *actor,
+                              int64_t now, char ret_id[FOTA_ROLLOUT_ID_MAX + 1],
+                              char *errbuf, size_t errlen)
 {
     struct fota_store_rollout r;
     struct fota_store_release rel;
@@ -926,6 +936,7 @@ fota_err fota_rollout_create(struct fota_store *st, const json_t *request, const
             members[i].wave = w;
         }
     }
+    qsort(members, g.n, sizeof(members[0]), store_member_cmp);
 
     snprintf(r.id, sizeof(r.id), "%s", id);
     snprintf(r.release_id, sizeof(r.release_id), "%s", rel.id);
@@ -952,6 +963,27 @@ out:
     group_free(&g);
     fota_store_rollout_clear(&r);
     return err;
+}
+
+fota_err fota_rollout_create(struct fota_store *st, const json_t *request, const char *actor,
+                             int64_t now, char ret_id[FOTA_ROLLOUT_ID_MAX + 1],
+                             char *errbuf, size_t errlen)
+{
+    char id[FOTA_ROLLOUT_ID_MAX + 1];
+    enum fota_store_err e;
+    fota_err err;
+
+    err = fota_rollout_prepare(st, request, actor, now, id, errbuf, errlen);
+    if (err != FOTA_OK)
+        return err;
+    e = fota_store_rollout_reveal(st, id);
+    if (e != FOTA_STORE_OK) {
+        set_err(errbuf, errlen, "store: %s", fota_store_strerror(e));
+        fota_store_rollout_discard(st, id);
+        return from_store(e);
+    }
+    memcpy(ret_id, id, sizeof(id));
+    return FOTA_OK;
 }
 
 fota_err fota_rollout_set_state(struct fota_store *st, const char *rollout_id,

@@ -129,6 +129,19 @@ fota_err fota_rollout_create(struct fota_store *st, const json_t *request, const
                              char *errbuf, size_t errlen);
 
 /*
+ * fota_rollout_create without the last step: the rollout is stored hidden
+ * (fota_store_rollout_create) and the caller reveals it
+ * (fota_store_rollout_reveal, in the transaction that also writes the audit
+ * entry) or discards it (fota_store_rollout_discard). Called outside a
+ * transaction (the API does), the group is read without holding the write
+ * lock and the members are written in short transactions: creating a
+ * rollout of a million devices does not stall check-ins.
+ */
+fota_err fota_rollout_prepare(struct fota_store *st, const json_t *request, const char *actor,
+                              int64_t now, char ret_id[FOTA_ROLLOUT_ID_MAX + 1],
+                              char *errbuf, size_t errlen);
+
+/*
  * Operator state changes: op is "pause", "resume" or "abort".
  * pause: active -> paused; resume: paused -> active (then re-evaluates the
  * wave and failure rules); abort: active|paused -> aborted. Anything else,

@@ -6,6 +6,7 @@
 
 #include "api.h"       /* operator API (everything under /api/v1/ but releases, images) */
 #include "devices.h"   /* device endpoints */
+#include "publish.h"   /* new roots */
 #include "releases.h"  /* releases and image uploads */
 
 #define M_READ (FOTA_M_GET | FOTA_M_HEAD)
@@ -22,6 +23,7 @@ const struct fota_route fota_routes[] = {
     {"releases", M_READ | FOTA_M_POST, FOTA_ROUTE_SUBTREE, "/api/v1/releases",
      fota_api_releases, NULL, 0, 1},
     {"images", FOTA_M_PUT, FOTA_ROUTE_PREFIX, "/api/v1/images/", NULL, &fota_image_upload, 0, 0},
+    {"root", FOTA_M_POST, FOTA_ROUTE_EXACT, "/api/v1/root", fota_api_root, NULL, 0, 1},
     {"api", M_READ | FOTA_M_POST | FOTA_M_DELETE, FOTA_ROUTE_PREFIX, "/api/v1/",
      fota_api_handle, NULL, 0, 0},
     /* The TUF repository, metrics and the dashboard. */

@@ -18,6 +18,7 @@
 #include "routes.h"
 #include "store.h"
 #include "store_meta.h"
+#include "store_rollouts.h"
 
 int64_t fota_server_now(void)
 {
@@ -94,6 +95,26 @@ static int load_role_key(struct fota_server_key *k, const char *configured,
     return 0;
 }
 
+/* A rollout still hidden an hour after its creation began was left by a
+ * process that stopped while writing it (fota_rollout_prepare): remove it.
+ * An hour is far longer than writing even ten million members takes, so a
+ * creation still running in another process is never swept. */
+#define HIDDEN_ROLLOUT_MAX_AGE 3600
+
+static void sweep_hidden_rollouts(struct fota_store *st)
+{
+    size_t n = 0;
+    enum fota_store_err se;
+
+    se = fota_store_rollout_sweep(st, fota_server_now() - HIDDEN_ROLLOUT_MAX_AGE, &n);
+    if (se != FOTA_STORE_OK)
+        fota_log(FOTA_LOG_WARN, "start", "detail=\"cannot sweep unfinished rollouts\" error=%s",
+                 fota_store_strerror(se));
+    else if (n > 0)
+        fota_log(FOTA_LOG_WARN, "start", "detail=\"removed %zu rollout(s) whose creation never "
+                 "finished\"", n);
+}
+
 static int read_token_secret(struct fota_server *srv)
 {
     struct fota_store *st = NULL;
@@ -121,6 +142,7 @@ static int read_token_secret(struct fota_server *srv)
                  srv->db_path, fota_store_strerror(se), fota_store_last_error(st));
         goto out;
     }
+    sweep_hidden_rollouts(st);
     ret = 0;
 out:
     fota_wipe(candidate, sizeof(candidate));

@@ -81,11 +81,32 @@ struct fota_store_rollout_member {
  * Every member starts ASSIGNED (updated = created). n may be 0.
  * Returns OK, CONFLICT (id exists, unknown release or device, a device listed
  * twice), INVALID, BUSY, ERROR.
+ *
+ * The rollout is created HIDDEN: no query (get, list, assignment, state
+ * changes) sees it until fota_store_rollout_reveal. Called outside a
+ * transaction, the members are written 2,000 per transaction, so the write
+ * lock is never held for long whatever the group's size; inside the
+ * caller's transaction, everything goes into it. On failure what was
+ * written is removed (fota_store_rollout_discard).
  */
 enum fota_store_err fota_store_rollout_create(struct fota_store *st,
                                               const struct fota_store_rollout *r,
                                               const struct fota_store_rollout_member *members,
                                               size_t n);
+
+/* Make a hidden rollout visible (one UPDATE, meant to share the caller's
+ * transaction with the audit entry). NOT_FOUND when id is not hidden. */
+enum fota_store_err fota_store_rollout_reveal(struct fota_store *st, const char *id);
+
+/* Delete a HIDDEN rollout and its members (members in chunks, each in its
+ * own transaction: call it outside a transaction). A visible rollout is
+ * never touched. */
+enum fota_store_err fota_store_rollout_discard(struct fota_store *st, const char *id);
+
+/* Discard every hidden rollout created before created_before (left by a
+ * process that died while creating it); *ret_n (may be NULL): how many. */
+enum fota_store_err fota_store_rollout_sweep(struct fota_store *st, int64_t created_before,
+                                             size_t *ret_n);
 
 /* Every field (free with fota_store_rollout_clear).
  * Returns OK, NOT_FOUND, INVALID, ERROR. */

@@ -179,6 +179,33 @@ static int rollout_ok(const struct fota_store_rollout *r)
     return 1;
 }
 
+/* Members per write transaction when the caller holds none: a chunk
+ * commits in a few milliseconds, so check-ins keep flowing while a rollout
+ * of millions of devices is written. */
+#define ROLLOUT_CHUNK 2000
+
+static enum fota_store_err insert_members(struct fota_store *st,
+                                          const struct fota_store_rollout *r,
+                                          const struct fota_store_rollout_member *members,
+                                          size_t n)
+{
+    enum fota_store_err err = FOTA_STORE_OK;
+    sqlite3_stmt *stmt;
+
+    for (size_t i = 0; err == FOTA_STORE_OK && i < n; i++) {
+        stmt = store_stmt(st, "INSERT INTO rollout_devices (rollout_id, device_id, wave, status, "
+                              "reason, updated) VALUES (?1, ?2, ?3, 'assigned', '', ?4)");
+        if (stmt == NULL)
+            return FOTA_STORE_ERROR;
+        store_bind_text(stmt, 1, r->id);
+        store_bind_text(stmt, 2, members[i].device_id);
+        sqlite3_bind_int(stmt, 3, members[i].wave);
+        sqlite3_bind_int64(stmt, 4, r->created);
+        err = store_exec_stmt(st, stmt);
+    }
+    return err;
+}
+
 enum fota_store_err fota_store_rollout_create(struct fota_store *st,
                                               const struct fota_store_rollout *r,
                                               const struct fota_store_rollout_member *members,
@@ -187,7 +214,8 @@ enum fota_store_err fota_store_rollout_create(struct fota_store *st,
     char waves[FOTA_STORE_WAVES_MAX * 4 + 1];
     enum fota_store_err err;
     sqlite3_stmt *stmt;
-    size_t i;
+    size_t i, done, chunk;
+    int written = 0;                     /* the first transaction committed */
 
     if (st == NULL || r == NULL || !rollout_ok(r) || (n > 0 && members == NULL) ||
         n > (size_t)INT64_MAX || !waves_encode(r, waves, sizeof(waves)))
@@ -197,14 +225,17 @@ enum fota_store_err fota_store_rollout_create(struct fota_store *st,
             members[i].wave >= r->wave_count)
             return FOTA_STORE_INVALID;
     }
+    /* Inside the caller's transaction everything goes into it; otherwise
+     * one transaction per chunk. */
+    chunk = st->tx_depth > 0 ? (n > 0 ? n : 1) : ROLLOUT_CHUNK;
     err = store_tx_begin(st);
     if (err != FOTA_STORE_OK)
         return err;
-    stmt = store_stmt(st, "INSERT INTO rollouts (" ROLLOUT_COLS ") VALUES "
-                          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)");
+    stmt = store_stmt(st, "INSERT INTO rollouts (" ROLLOUT_COLS ", ready) VALUES "
+                          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, 0)");
     if (stmt == NULL) {
-        err = FOTA_STORE_ERROR;
-        goto out;
+        store_tx_end(st, FOTA_STORE_ERROR);
+        return FOTA_STORE_ERROR;
     }
     store_bind_text(stmt, 1, r->id);
     store_bind_text(stmt, 2, r->release_id);
@@ -220,21 +251,113 @@ enum fota_store_err fota_store_rollout_create(struct fota_store *st,
     sqlite3_bind_int64(stmt, 12, r->created);
     store_bind_text(stmt, 13, r->group_json != NULL ? r->group_json : "{}");
     err = store_exec_stmt(st, stmt);
-    for (i = 0; err == FOTA_STORE_OK && i < n; i++) {
-        stmt = store_stmt(st, "INSERT INTO rollout_devices (rollout_id, device_id, wave, status, "
-                              "reason, updated) VALUES (?1, ?2, ?3, 'assigned', '', ?4)");
+    done = n < chunk ? n : chunk;
+    if (err == FOTA_STORE_OK)
+        err = insert_members(st, r, members, done);
+    err = store_tx_end(st, err);
+    written = err == FOTA_STORE_OK && st->tx_depth == 0;
+    while (err == FOTA_STORE_OK && done < n) {
+        size_t k = n - done < chunk ? n - done : chunk;
+
+        err = store_tx_begin(st);
+        if (err != FOTA_STORE_OK)
+            break;
+        err = store_tx_end(st, insert_members(st, r, members + done, k));
+        done += k;
+    }
+    /* The first transaction failing left nothing; a later one left a
+     * hidden rollout that must go. */
+    if (err != FOTA_STORE_OK && written)
+        fota_store_rollout_discard(st, r->id);
+    return err;
+}
+
+enum fota_store_err fota_store_rollout_reveal(struct fota_store *st, const char *id)
+{
+    enum fota_store_err err;
+    sqlite3_stmt *stmt;
+
+    if (st == NULL || !id_ok(id))
+        return FOTA_STORE_INVALID;
+    stmt = store_stmt(st, "UPDATE rollouts SET ready = 1 WHERE id = ?1 AND ready = 0");
+    if (stmt == NULL)
+        return FOTA_STORE_ERROR;
+    store_bind_text(stmt, 1, id);
+    err = store_exec_stmt(st, stmt);
+    if (err == FOTA_STORE_OK && sqlite3_changes(st->db) != 1)
+        err = FOTA_STORE_NOT_FOUND;
+    return err;
+}
+
+enum fota_store_err fota_store_rollout_discard(struct fota_store *st, const char *id)
+{
+    enum fota_store_err err;
+    sqlite3_stmt *stmt;
+    int more = 1;
+
+    if (st == NULL || !id_ok(id))
+        return FOTA_STORE_INVALID;
+    /* Members first, a chunk per transaction (outside the caller's). */
+    while (more) {
+        err = store_tx_begin(st);
+        if (err != FOTA_STORE_OK)
+            return err;
+        stmt = store_stmt(st, "DELETE FROM rollout_devices WHERE rollout_id = ?1 AND device_id IN "
+                              "(SELECT device_id FROM rollout_devices WHERE rollout_id = ?1 "
+                              "AND EXISTS (SELECT 1 FROM rollouts WHERE id = ?1 AND ready = 0) "
+                              "LIMIT ?2)");
         if (stmt == NULL) {
-            err = FOTA_STORE_ERROR;
+            store_tx_end(st, FOTA_STORE_ERROR);
+            return FOTA_STORE_ERROR;
+        }
+        store_bind_text(stmt, 1, id);
+        sqlite3_bind_int(stmt, 2, ROLLOUT_CHUNK);
+        err = store_exec_stmt(st, stmt);
+        more = err == FOTA_STORE_OK && sqlite3_changes(st->db) > 0;
+        err = store_tx_end(st, err);
+        if (err != FOTA_STORE_OK)
+            return err;
+    }
+    stmt = store_stmt(st, "DELETE FROM rollouts WHERE id = ?1 AND ready = 0");
+    if (stmt == NULL)
+        return FOTA_STORE_ERROR;
+    store_bind_text(stmt, 1, id);
+    return store_exec_stmt(st, stmt);
+}
+
+enum fota_store_err fota_store_rollout_sweep(struct fota_store *st, int64_t created_before,
+                                             size_t *ret_n)
+{
+    char id[FOTA_STORE_ID_MAX + 1];
+    enum fota_store_err err = FOTA_STORE_OK;
+    sqlite3_stmt *stmt;
+    size_t n = 0;
+
+    if (st == NULL)
+        return FOTA_STORE_INVALID;
+    for (;;) {
+        stmt = store_stmt(st, "SELECT id FROM rollouts WHERE ready = 0 AND created < ?1 LIMIT 1");
+        if (stmt == NULL)
+            return FOTA_STORE_ERROR;
+        sqlite3_bind_int64(stmt, 1, created_before);
+        err = store_step_row(stmt);
+        if (err == FOTA_STORE_OK)
+            store_col_text(stmt, 0, id, sizeof(id));
+        store_done(st, stmt);
+        if (err == FOTA_STORE_NOT_FOUND) {
+            err = FOTA_STORE_OK;
             break;
         }
-        store_bind_text(stmt, 1, r->id);
-        store_bind_text(stmt, 2, members[i].device_id);
-        sqlite3_bind_int(stmt, 3, members[i].wave);
-        sqlite3_bind_int64(stmt, 4, r->created);
-        err = store_exec_stmt(st, stmt);
+        if (err != FOTA_STORE_OK)
+            break;
+        err = fota_store_rollout_discard(st, id);
+        if (err != FOTA_STORE_OK)
+            break;
+        n++;
     }
-out:
-    return store_tx_end(st, err);
+    if (ret_n != NULL)
+        *ret_n = n;
+    return err;
 }
 
 enum fota_store_err fota_store_rollout_get(struct fota_store *st, const char *id,
@@ -246,7 +369,7 @@ enum fota_store_err fota_store_rollout_get(struct fota_store *st, const char *id
 
     if (st == NULL || ret == NULL || !id_ok(id))
         return FOTA_STORE_INVALID;
-    stmt = store_stmt(st, "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id = ?1");
+    stmt = store_stmt(st, "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id = ?1 AND ready = 1");
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, id);
@@ -281,7 +404,8 @@ enum fota_store_err fota_store_rollout_list(struct fota_store *st, unsigned stat
         (after != NULL && !store_str_ok(after, FOTA_STORE_ID_MAX, 1)))
         return FOTA_STORE_INVALID;
     stmt = store_stmt(st, "SELECT " ROLLOUT_COLS " FROM rollouts "
-                          "WHERE id > ?1 AND state IN (?2, ?3, ?4, ?5) ORDER BY id LIMIT ?6");
+                          "WHERE id > ?1 AND ready = 1 AND state IN (?2, ?3, ?4, ?5) "
+                          "ORDER BY id LIMIT ?6");
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, after != NULL ? after : "");
@@ -327,7 +451,7 @@ out:
 static enum fota_store_err rollout_refusal(struct fota_store *st, const char *id,
                                            int next_wave)
 {
-    sqlite3_stmt *stmt = store_stmt(st, "SELECT wave_count FROM rollouts WHERE id = ?1");
+    sqlite3_stmt *stmt = store_stmt(st, "SELECT wave_count FROM rollouts WHERE id = ?1 AND ready = 1");
     enum fota_store_err err;
 
     if (stmt == NULL)
@@ -352,7 +476,7 @@ enum fota_store_err fota_store_rollout_set_state(struct fota_store *st, const ch
         from_mask >= (1u << FOTA_STORE_ROLLOUT_STATE_COUNT))
         return FOTA_STORE_INVALID;
     stmt = store_stmt(st, "UPDATE rollouts SET state = ?2, updated = ?3 "
-                          "WHERE id = ?1 AND state IN (?4, ?5, ?6, ?7)");
+                          "WHERE id = ?1 AND ready = 1 AND state IN (?4, ?5, ?6, ?7)");
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, id);
@@ -379,7 +503,7 @@ enum fota_store_err fota_store_rollout_set_wave(struct fota_store *st, const cha
     /* The guard is the WHERE clause: of two advances from the same wave,
      * the second finds current_wave changed and updates nothing. */
     stmt = store_stmt(st, "UPDATE rollouts SET current_wave = ?3, updated = ?4 "
-                          "WHERE id = ?1 AND current_wave = ?2 AND state = 'active' "
+                          "WHERE id = ?1 AND ready = 1 AND current_wave = ?2 AND state = 'active' "
                           "AND ?3 < wave_count");
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
@@ -600,7 +724,7 @@ enum fota_store_err fota_store_rollout_assignment(struct fota_store *st, const c
                           "JOIN rollouts r ON r.id = rd.rollout_id "
                           "JOIN releases rel ON rel.id = r.release_id "
                           "JOIN devices d ON d.id = rd.device_id "
-                          "WHERE rd.device_id = ?1 AND r.state IN (?2, ?3, ?4, ?5) "
+                          "WHERE rd.device_id = ?1 AND r.ready = 1 AND r.state IN (?2, ?3, ?4, ?5) "
                           "AND EXISTS (SELECT 1 FROM release_hardware h "
                           "WHERE h.release_id = rel.id AND h.hardware_id = d.hardware_id) "
                           "ORDER BY r.created DESC, r.id DESC LIMIT 1");

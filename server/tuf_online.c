@@ -201,6 +201,15 @@ static int check_role_key(const json_t *root, const char *role, const struct fot
     return 0;
 }
 
+int fota_tuf_online_check_keys(const struct fota_server *srv, const json_t *root, char *err,
+                               size_t errlen)
+{
+    if (check_role_key(root, "snapshot", &srv->snapshot, "snapshot-key", err, errlen) != 0 ||
+        check_role_key(root, "timestamp", &srv->timestamp, "timestamp-key", err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
 int fota_tuf_online_check(const struct fota_server *srv, char *err, size_t errlen)
 {
     static const char *const files[][2] = {
@@ -233,8 +242,7 @@ int fota_tuf_online_check(const struct fota_server *srv, char *err, size_t errle
             goto out;
         }
     }
-    if (check_role_key(root, "snapshot", &srv->snapshot, "snapshot-key", err, errlen) != 0 ||
-        check_role_key(root, "timestamp", &srv->timestamp, "timestamp-key", err, errlen) != 0)
+    if (fota_tuf_online_check_keys(srv, root, err, errlen) != 0)
         goto out;
     rc = 0;
 out:
@@ -279,34 +287,69 @@ static void record_state(const struct fota_server *srv, struct fota_store *st,
         fota_log(FOTA_LOG_WARN, "tuf-state", "error=%s", fota_store_strerror(se));
 }
 
+/* metadata/<encoded role>.json, or with version > 0 metadata/V.<encoded role>.json. */
+static fota_err write_role(const struct fota_server *srv, const char *role, int64_t version,
+                           const char *bytes, size_t len)
+{
+    char enc[FOTA_TUF_ONLINE_ROLE_FILE_MAX + 1], name[FOTA_TUF_ONLINE_ROLE_FILE_MAX + 32];
+    int n;
+
+    if (fota_tuf_encode_name(role, enc, sizeof enc) != FOTA_OK)
+        return FOTA_E_TOO_BIG;
+    n = version > 0 ? snprintf(name, sizeof name, "%lld.%s.json", (long long)version, enc)
+                    : snprintf(name, sizeof name, "%s.json", enc);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return FOTA_E_TOO_BIG;
+    return write_metadata(srv, name, bytes, len);
+}
+
 fota_err fota_tuf_online_publish(const struct fota_server *srv, struct fota_store *st,
-                                 const char *targets_bytes, size_t targets_len,
+                                 const json_t *new_root, const char *root_bytes, size_t root_len,
+                                 const struct fota_tuf_online_role *roles, size_t nroles,
                                  int64_t *ret_snapshot_version, int64_t *ret_timestamp_version)
 {
-    json_t *root = NULL, *targets = NULL, *snap_env = NULL, *ts_env = NULL;
+    json_t *served_root = NULL, *snap_env = NULL, *ts_env = NULL;
+    const json_t *root;
     uint8_t *cur_snap = NULL, *cur_ts = NULL;
     size_t cur_snap_len = 0, cur_ts_len = 0;
     char *snap = NULL, *ts = NULL;
     size_t snap_len = 0, ts_len = 0;
+    const char **names = NULL;
+    const uint8_t **bytes = NULL;
+    size_t *lens = NULL;
     struct fota_tuf_signer snap_signer, ts_signer;
-    const char *role = "targets";
-    const uint8_t *role_bytes = (const uint8_t *)targets_bytes;
-    char snap_expires[21], ts_expires[21], name[64];
+    char snap_expires[21], ts_expires[21];
     int64_t now = fota_server_now();
     fota_err err;
 
+    if ((new_root != NULL && root_bytes == NULL) || (nroles > 0 && roles == NULL))
+        return FOTA_E_INVALID;
     err = signer_of(&srv->snapshot, &snap_signer);
     if (err == FOTA_OK)
         err = signer_of(&srv->timestamp, &ts_signer);
     if (err != FOTA_OK)
         goto out;
-    err = fota_tuf_online_root(srv, &root);
-    if (err != FOTA_OK)
+    /* Snapshot and timestamp are signed for the root clients will hold:
+     * the new one when it changes. */
+    root = new_root;
+    if (root == NULL) {
+        err = fota_tuf_online_root(srv, &served_root);
+        if (err != FOTA_OK)
+            goto out;
+        root = served_root;
+    }
+    names = calloc(nroles ? nroles : 1, sizeof *names);
+    bytes = calloc(nroles ? nroles : 1, sizeof *bytes);
+    lens = calloc(nroles ? nroles : 1, sizeof *lens);
+    if (names == NULL || bytes == NULL || lens == NULL) {
+        err = FOTA_E_NOMEM;
         goto out;
-    err = fota_json_parse((const uint8_t *)targets_bytes, targets_len,
-                          FOTA_TUF_REPO_MAX_METADATA, FOTA_JSON_MAX_DEPTH, &targets);
-    if (err != FOTA_OK)
-        goto out;
+    }
+    for (size_t i = 0; i < nroles; i++) {
+        names[i] = roles[i].name;
+        bytes[i] = (const uint8_t *)roles[i].bytes;
+        lens[i] = roles[i].len;
+    }
     err = fota_tuf_online_read(srv, "snapshot.json", &cur_snap, &cur_snap_len);
     if (err != FOTA_OK)
         goto out;
@@ -317,9 +360,9 @@ fota_err fota_tuf_online_publish(const struct fota_server *srv, struct fota_stor
     /* Everything is built and signed before the first file is written. */
     expires_after(now, srv->cfg.snapshot_expiry_s, snap_expires);
     expires_after(now, srv->cfg.timestamp_expiry_s, ts_expires);
-    err = fota_tuf_repo_next_snapshot(root, cur_snap, cur_snap_len, &role, &role_bytes,
-                                      &targets_len, 1, snap_expires, &snap_signer, 1, &snap_env,
-                                      &snap, &snap_len);
+    err = fota_tuf_repo_next_snapshot(root, cur_snap, cur_snap_len, names, bytes, lens, nroles,
+                                      snap_expires, &snap_signer, 1, &snap_env, &snap,
+                                      &snap_len);
     if (err != FOTA_OK)
         goto out;
     err = fota_tuf_repo_next_timestamp(root, cur_ts, cur_ts_len, (const uint8_t *)snap, snap_len,
@@ -327,17 +370,24 @@ fota_err fota_tuf_online_publish(const struct fota_server *srv, struct fota_stor
     if (err != FOTA_OK)
         goto out;
 
-    snprintf(name, sizeof name, "%lld.targets.json", (long long)fota_tuf_repo_version(targets));
-    err = write_metadata(srv, name, targets_bytes, targets_len);
+    /* root first (clients walk the root chain before anything else), then
+     * the targets roles, snapshot, and timestamp last. */
+    if (new_root != NULL) {
+        err = write_role(srv, "root", fota_tuf_repo_version(new_root), root_bytes, root_len);
+        if (err == FOTA_OK)
+            err = write_role(srv, "root", 0, root_bytes, root_len);
+    }
+    for (size_t i = 0; err == FOTA_OK && i < nroles; i++) {
+        err = write_role(srv, roles[i].name, roles[i].version, roles[i].bytes, roles[i].len);
+        if (err == FOTA_OK)
+            err = write_role(srv, roles[i].name, 0, roles[i].bytes, roles[i].len);
+    }
     if (err == FOTA_OK)
-        err = write_metadata(srv, "targets.json", targets_bytes, targets_len);
-    snprintf(name, sizeof name, "%lld.snapshot.json", (long long)fota_tuf_repo_version(snap_env));
+        err = write_role(srv, "snapshot", fota_tuf_repo_version(snap_env), snap, snap_len);
     if (err == FOTA_OK)
-        err = write_metadata(srv, name, snap, snap_len);
+        err = write_role(srv, "snapshot", 0, snap, snap_len);
     if (err == FOTA_OK)
-        err = write_metadata(srv, "snapshot.json", snap, snap_len);
-    if (err == FOTA_OK)
-        err = write_metadata(srv, "timestamp.json", ts, ts_len);
+        err = write_role(srv, "timestamp", 0, ts, ts_len);
     if (err != FOTA_OK)
         goto out;
     record_state(srv, st, root);
@@ -346,14 +396,16 @@ fota_err fota_tuf_online_publish(const struct fota_server *srv, struct fota_stor
     if (ret_timestamp_version != NULL)
         *ret_timestamp_version = fota_tuf_repo_version(ts_env);
 out:
+    free(names);
+    free(bytes);
+    free(lens);
     free(snap);
     free(ts);
     free(cur_snap);
     free(cur_ts);
     json_decref(snap_env);
     json_decref(ts_env);
-    json_decref(targets);
-    json_decref(root);
+    json_decref(served_root);
     return err;
 }
 

@@ -5,13 +5,15 @@
 /*
  * The online TUF roles of the served repository (data_dir/repo): the server
  * holds the snapshot and timestamp keys (never root or targets), re-signs
- * snapshot and timestamp when an operator publishes targets metadata signed
- * offline (server/releases.c), and renews timestamp (and snapshot, when it
- * would expire before a new timestamp) in a background thread.
+ * snapshot and timestamp when an operator publishes metadata signed offline
+ * (targets, delegated roles, a new root: server/publish.c), and renews
+ * timestamp (and snapshot, when it would expire before a new timestamp) in
+ * a background thread.
  *
  * Files are built by lib/tuf_repo.c, exactly as `fota repo publish` builds
- * them, and written atomically (temp file, fsync, rename) in the order a
- * client reads them backwards: targets roles, snapshot, timestamp last.
+ * them, and written atomically (temp file, fsync, rename): root first, then
+ * in the order a client reads them backwards: targets roles, snapshot,
+ * timestamp last.
  *
  * Every change to repo/metadata happens under the repository lock: an
  * in-process mutex (fcntl locks belong to the process, not to a thread) plus
@@ -60,18 +62,48 @@ fota_err fota_tuf_online_root(const struct fota_server *srv, json_t **ret_root);
 int fota_tuf_online_check(const struct fota_server *srv, char *err, size_t errlen);
 
 /*
- * Publish new targets metadata (bytes as the operator signed them, already
- * verified by the caller, who holds the repository lock): write
- * metadata/V.targets.json and targets.json, then a new snapshot (version +
- * 1) and timestamp (version + 1) signed with the online keys. st (may be
- * NULL) gets the new versions in its TUF state row (best effort).
- * *ret_snapshot_version / *ret_timestamp_version (may be NULL) get the new
- * versions. FOTA_E_IO when a file could not be written (files already
- * written stay: each is a complete, valid file, and timestamp is written
- * last, so clients still see the previous release until it is).
+ * The key half of fota_tuf_online_check against any root envelope (a new
+ * root an operator sends, before it is served): the server's snapshot and
+ * timestamp keys are each listed for their role in root, whose threshold for
+ * the role is 1. -1 with a one-line reason in err otherwise.
+ */
+int fota_tuf_online_check_keys(const struct fota_server *srv, const json_t *root, char *err,
+                               size_t errlen);
+
+/* Longest encoded role name (fota_tuf_encode_name) the server writes, so
+ * that "<version>.<encoded>.json" stays one file name. */
+#define FOTA_TUF_ONLINE_ROLE_FILE_MAX 200
+
+/* A targets role to publish: "targets" or a delegated role's name, its
+ * version, and the exact bytes to serve (what the operator signed,
+ * serialised by fota_tuf_repo_bytes). */
+struct fota_tuf_online_role {
+    const char *name;
+    int64_t version;
+    const char *bytes;
+    size_t len;
+};
+
+/*
+ * Publish what the caller verified (the caller holds the repository lock):
+ *   - new_root (may be NULL) with root_bytes: metadata/N.root.json and
+ *     root.json, written first; snapshot and timestamp are then signed for
+ *     it (its snapshot and timestamp roles must list the server's keys:
+ *     fota_tuf_online_check_keys);
+ *   - each of roles: metadata/V.<encoded name>.json and <encoded name>.json;
+ *   - ONE new snapshot (version + 1) whose meta is the served one with the
+ *     entry of every role in roles replaced or added, and a new timestamp
+ *     (version + 1), written last.
+ * nroles may be 0 (a new root alone: snapshot and timestamp re-signed).
+ * st (may be NULL) gets the new versions in its TUF state row (best
+ * effort). *ret_snapshot_version / *ret_timestamp_version (may be NULL) get
+ * the new versions. FOTA_E_IO when a file could not be written (files
+ * already written stay: each is a complete, valid file, and timestamp is
+ * written last, so clients still see the previous release until it is).
  */
 fota_err fota_tuf_online_publish(const struct fota_server *srv, struct fota_store *st,
-                                 const char *targets_bytes, size_t targets_len,
+                                 const json_t *new_root, const char *root_bytes, size_t root_len,
+                                 const struct fota_tuf_online_role *roles, size_t nroles,
                                  int64_t *ret_snapshot_version, int64_t *ret_timestamp_version);
 
 /*

@@ -442,6 +442,15 @@ static void test_tokens(void **state)
 
 /* ---- devices -------------------------------------------------------------- */
 
+/* Create a rollout and make it visible (fota_store_rollout_create stores it
+ * hidden). */
+static void create_visible(struct fota_store *st, const struct fota_store_rollout *r,
+                           const struct fota_store_rollout_member *m, size_t n)
+{
+    assert_int_equal(fota_store_rollout_create(st, r, m, n), FOTA_STORE_OK);
+    assert_int_equal(fota_store_rollout_reveal(st, r->id), FOTA_STORE_OK);
+}
+
 static void test_device_enrol_status(void **state)
 {
     struct fx *fx = *state;
@@ -1013,7 +1022,7 @@ static void test_rollouts(void **state)
         m[i].wave = i < 1 ? 0 : (i < 4 ? 1 : 2);
     }
     rollout_template(&r, "ro-1", "rel-a", 100);
-    assert_int_equal(fota_store_rollout_create(st, &r, m, 10), FOTA_STORE_OK);
+    create_visible(st, &r, m, 10);
     assert_int_equal(fota_store_rollout_create(st, &r, m, 10), FOTA_STORE_CONFLICT);
 
     /* All or nothing: an unknown device, a duplicate member, an unknown release. */
@@ -1136,7 +1145,7 @@ static void test_rollouts(void **state)
     /* Lists with a state mask. */
     add_release(st, "rel-b", "fw-b.img", "1.2.0", 3, "hw-a", 20);
     rollout_template(&r, "ro-2", "rel-b", 200);
-    assert_int_equal(fota_store_rollout_create(st, &r, NULL, 0), FOTA_STORE_OK);
+    create_visible(st, &r, NULL, 0);
     assert_int_equal(fota_store_rollout_set_state(st, "ro-2", FOTA_STORE_ROLLOUT_COMPLETED, 0,
                                                   201), FOTA_STORE_OK);
     assert_int_equal(fota_store_rollout_list(st, 0, NULL, 10, &list, &n, &more), FOTA_STORE_OK);
@@ -1160,6 +1169,87 @@ static void test_rollouts(void **state)
     fota_store_rollout_list_free(list, n);
 }
 
+/* A rollout larger than one chunk: written in several transactions while
+ * hidden, visible only once revealed; a failure in a later chunk, a
+ * discard and a sweep leave nothing behind. */
+#define BIG_ROLLOUT 4500
+static void test_rollout_hidden_chunks(void **state)
+{
+    struct fx *fx = *state;
+    struct fota_store *st = fx->st;
+    struct fota_store_rollout r, got, *list = NULL;
+    struct fota_store_rollout_member *m = calloc(BIG_ROLLOUT, sizeof(*m));
+    struct fota_store_assignment a;
+    struct fota_store_rollout_counts counts;
+    struct fota_store_rollout_device rd;
+    char (*ids)[16] = calloc(BIG_ROLLOUT, sizeof(*ids));
+    size_t n = 0, swept = 0;
+    int more = 0, i;
+
+    assert_non_null(m);
+    assert_non_null(ids);
+    add_release(st, "rel-h", "fw-h.img", "1.1.0", 2, "hw-a", 10);
+    assert_int_equal(fota_store_begin(st), FOTA_STORE_OK);
+    for (i = 0; i < BIG_ROLLOUT; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "hd%05d", i);
+        enrol(st, ids[i], "hw-a", "1.0.0", FOTA_STORE_DEVICE_ACCEPTED, 1);
+        m[i].device_id = ids[i];
+        m[i].wave = 0;
+    }
+    assert_int_equal(fota_store_commit(st), FOTA_STORE_OK);
+
+    rollout_template(&r, "ro-h", "rel-h", 100);
+    assert_int_equal(fota_store_rollout_create(st, &r, m, BIG_ROLLOUT), FOTA_STORE_OK);
+    /* Hidden: no query sees it. */
+    assert_int_equal(fota_store_rollout_get(st, "ro-h", &got), FOTA_STORE_NOT_FOUND);
+    assert_int_equal(fota_store_rollout_list(st, 0, NULL, 10, &list, &n, &more), FOTA_STORE_OK);
+    assert_int_equal(n, 0);
+    fota_store_rollout_list_free(list, n);
+    assert_int_equal(fota_store_rollout_assignment(st, ids[BIG_ROLLOUT - 1], 0, &a),
+                     FOTA_STORE_NOT_FOUND);
+    assert_int_equal(fota_store_rollout_set_state(st, "ro-h", FOTA_STORE_ROLLOUT_PAUSED, 0, 101),
+                     FOTA_STORE_NOT_FOUND);
+    /* Revealed: every member of every chunk is there. */
+    assert_int_equal(fota_store_rollout_reveal(st, "ro-h"), FOTA_STORE_OK);
+    assert_int_equal(fota_store_rollout_reveal(st, "ro-h"), FOTA_STORE_NOT_FOUND);
+    assert_int_equal(fota_store_rollout_get(st, "ro-h", &got), FOTA_STORE_OK);
+    assert_int_equal(got.device_count, BIG_ROLLOUT);
+    fota_store_rollout_clear(&got);
+    assert_int_equal(fota_store_rollout_counts(st, "ro-h", &counts), FOTA_STORE_OK);
+    assert_int_equal(counts.n[0][FOTA_STORE_RD_ASSIGNED], BIG_ROLLOUT);
+    assert_int_equal(counts.total, BIG_ROLLOUT);
+    assert_int_equal(fota_store_rollout_assignment(st, ids[BIG_ROLLOUT - 1], 0, &a), FOTA_STORE_OK);
+    /* A visible rollout is never discarded. */
+    assert_int_equal(fota_store_rollout_discard(st, "ro-h"), FOTA_STORE_OK);
+    assert_int_equal(fota_store_rollout_get(st, "ro-h", &got), FOTA_STORE_OK);
+    fota_store_rollout_clear(&got);
+
+    /* A duplicate in the third chunk: CONFLICT, and the first two chunks
+     * (already committed) are gone again. */
+    rollout_template(&r, "ro-dup", "rel-h", 200);
+    m[BIG_ROLLOUT - 1].device_id = ids[0];
+    assert_int_equal(fota_store_rollout_create(st, &r, m, BIG_ROLLOUT), FOTA_STORE_CONFLICT);
+    assert_int_equal(fota_store_rollout_reveal(st, "ro-dup"), FOTA_STORE_NOT_FOUND);
+    assert_int_equal(fota_store_rollout_device_get(st, "ro-dup", ids[1], &rd), FOTA_STORE_NOT_FOUND);
+    m[BIG_ROLLOUT - 1].device_id = ids[BIG_ROLLOUT - 1];
+
+    /* Left hidden (a process died while creating it): swept by age only. */
+    rollout_template(&r, "ro-left", "rel-h", 300);
+    assert_int_equal(fota_store_rollout_create(st, &r, m, BIG_ROLLOUT), FOTA_STORE_OK);
+    assert_int_equal(fota_store_rollout_sweep(st, 300, &swept), FOTA_STORE_OK);
+    assert_int_equal(swept, 0);
+    assert_int_equal(fota_store_rollout_sweep(st, 301, &swept), FOTA_STORE_OK);
+    assert_int_equal(swept, 1);
+    assert_int_equal(fota_store_rollout_reveal(st, "ro-left"), FOTA_STORE_NOT_FOUND);
+    assert_int_equal(fota_store_rollout_device_get(st, "ro-left", ids[4000], &rd),
+                     FOTA_STORE_NOT_FOUND);
+    /* The visible one is untouched by the sweep. */
+    assert_int_equal(fota_store_rollout_get(st, "ro-h", &got), FOTA_STORE_OK);
+    fota_store_rollout_clear(&got);
+    free(m);
+    free(ids);
+}
+
 static void test_assignment(void **state)
 {
     struct fx *fx = *state;
@@ -1177,7 +1267,7 @@ static void test_assignment(void **state)
     assert_int_equal(fota_store_rollout_assignment(st, "a1", 0, &a), FOTA_STORE_NOT_FOUND);
 
     rollout_template(&r, "ro-old", "rel-old", 100);
-    assert_int_equal(fota_store_rollout_create(st, &r, m, 2), FOTA_STORE_OK);
+    create_visible(st, &r, m, 2);
     assert_int_equal(fota_store_rollout_assignment(st, "a1", 0, &a), FOTA_STORE_OK);
     assert_string_equal(a.rollout_id, "ro-old");
     assert_int_equal(a.state, FOTA_STORE_ROLLOUT_ACTIVE);
@@ -1197,7 +1287,7 @@ static void test_assignment(void **state)
 
     /* The newest rollout listing the device wins. */
     rollout_template(&r, "ro-new", "rel-new", 200);
-    assert_int_equal(fota_store_rollout_create(st, &r, only_a, 1), FOTA_STORE_OK);
+    create_visible(st, &r, only_a, 1);
     assert_int_equal(fota_store_rollout_assignment(st, "a1", 0, &a), FOTA_STORE_OK);
     assert_string_equal(a.rollout_id, "ro-new");
     assert_string_equal(a.target_name, "fw-1.2.0.img");
@@ -1285,7 +1375,7 @@ static void test_advance_race(void **state)
     for (i = 0; i < RACE_ROLLOUTS; i++) {
         snprintf(id, sizeof(id), "race-%03d", i);
         rollout_template(&r, id, "rel-r", 100 + i);
-        assert_int_equal(fota_store_rollout_create(st, &r, NULL, 0), FOTA_STORE_OK);
+        create_visible(st, &r, NULL, 0);
     }
     assert_int_equal(fota_store_commit(st), FOTA_STORE_OK);
 
@@ -1397,7 +1487,7 @@ static void test_two_processes(void **state)
     for (i = 0; i < 100; i++) {
         snprintf(id, sizeof(id), "prace-%03d", i);
         rollout_template(&r, id, "rel-p", 100 + i);
-        assert_int_equal(fota_store_rollout_create(st, &r, NULL, 0), FOTA_STORE_OK);
+        create_visible(st, &r, NULL, 0);
     }
     assert_int_equal(fota_store_commit(st), FOTA_STORE_OK);
 
@@ -1863,7 +1953,7 @@ static void bench_fleet(const char *path)
     }
     add_release(st, "rel-bench", "fw-bench.img", "1.1.0", 2, "hw-a", 10);
     rollout_template(&r, "ro-bench", "rel-bench", 100);
-    assert_int_equal(fota_store_rollout_create(st, &r, m, BENCH_DEVICES), FOTA_STORE_OK);
+    create_visible(st, &r, m, BENCH_DEVICES);
     assert_int_equal(fota_store_commit(st), FOTA_STORE_OK);
     fota_store_close(st);
     free(m);
@@ -1909,6 +1999,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_device_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_hidden_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_assignment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_advance_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The operator side of fota-server: `fota release`, `fota rollout` and
- * `fota device` talk to the server's /api/v1 (docs/api.md) with an operator
- * token. The token comes from --token-file or the FOTA_TOKEN environment
+ * The operator side of fota-server: `fota release`, `fota root`, `fota
+ * rollout` and `fota device` talk to the server's /api/v1 (docs/api.md) with
+ * an operator token. The token comes from --token-file or the FOTA_TOKEN environment
  * variable, never from the command line, where other users of the machine
  * could read it in the process list.
  *
- * Publishing stays two-key: the targets metadata is signed offline with
- * `fota repo sign`; `fota release push` only carries it and the images to
- * the server, which verifies it against the root it serves.
+ * Publishing stays two-key: targets, delegated roles and new roots are
+ * signed offline with `fota repo sign`; `fota release push` and `fota root
+ * push` only carry them (and the images) to the server, which verifies them
+ * against what it serves.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +42,11 @@
     "  --token-file FILE  a file holding the operator token (default: $FOTA_TOKEN)\n"           \
     "  --cacert FILE      trust this CA certificate (PEM) for https\n"                          \
     "  --json             print the server's answer as one line of JSON\n"
+
+/* The paging options every list command takes (list_request adds them). */
+#define API_PAGE_HELP                                                                            \
+    "  --limit N          at most N (1..1000, default 100)\n"                                  \
+    "  --after ID         the page after this id\n"
 
 /* ---- the HTTP client ------------------------------------------------------ */
 
@@ -638,6 +644,78 @@ static int api_start(const char *cmd, const char *usage, const struct cli_optspe
     return status;
 }
 
+/* A filter option of a list command and its query key. */
+struct list_filter {
+    const char *option; /* "--status" */
+    const char *query;  /* "status" */
+    unsigned kind;      /* CLI_OPT_VALUE or CLI_OPT_MULTI */
+};
+
+/* Filters a list command may have, besides --limit and --after. */
+#define LIST_FILTERS_MAX 12
+
+/* `fota X list [filters] [--limit N] [--after ID]`: GET
+ * /api/v1/<what>?<filters and paging> as a table. */
+static int list_request(const char *cmd, const char *usage, const char *what,
+                        const struct list_filter *filters, size_t nfilters,
+                        const struct column *cols, size_t ncols, int argc, char **argv)
+{
+    struct cli_optspec spec[API_NCOMMON + LIST_FILTERS_MAX + 2] = {API_COMMON_OPTS};
+    static const struct list_filter paging[] = {
+        {"--limit", "limit", CLI_OPT_VALUE},
+        {"--after", "after", CLI_OPT_VALUE},
+    };
+    struct cli_args args = {0};
+    struct api a = {0};
+    json_t *answer = NULL;
+    char *path = NULL, *query = NULL;
+    size_t nopts;
+    int status;
+
+    if (nfilters > LIST_FILTERS_MAX)
+        nfilters = LIST_FILTERS_MAX;
+    nopts = nfilters + 2;
+    for (size_t i = 0; i < nopts; i++) {
+        const struct list_filter *f = i < nfilters ? &filters[i] : &paging[i - nfilters];
+
+        spec[API_NCOMMON + i].name = f->option;
+        spec[API_NCOMMON + i].kind = f->kind;
+    }
+    status = api_start(cmd, usage, spec, API_NCOMMON + nopts, argc, argv, 0, 0, &args, &a);
+    if (status != CLI_OK)
+        return status;
+    status = CLI_FAIL;
+    query = strdup("");
+    if (query == NULL)
+        goto nomem;
+    for (size_t i = 0; i < nopts; i++) {
+        const struct list_filter *f = i < nfilters ? &filters[i] : &paging[i - nfilters];
+        const struct cli_optval *v = &args.opt[API_NCOMMON + i];
+
+        for (unsigned j = 0; j < v->count; j++) {
+            const char *value = f->kind == CLI_OPT_MULTI ? v->values[j] : v->value;
+            if (query_add(&query, f->query, value) != 0)
+                goto nomem;
+        }
+    }
+    path = cli_pathf("/api/v1/%s%s", what, query);
+    if (path == NULL)
+        goto nomem;
+    status = api_expect(&a, "GET", path, NULL, &answer);
+    if (status == CLI_OK)
+        status = print_answer(&a, answer, what, cols, ncols);
+    goto out;
+nomem:
+    cli_error(cmd, NULL, "out of memory");
+out:
+    json_decref(answer);
+    free(path);
+    free(query);
+    api_close(&a);
+    cli_args_free(&args);
+    return status;
+}
+
 /* ---- fota release ---------------------------------------------------------- */
 
 static const char release_usage[] =
@@ -650,25 +728,29 @@ static const char release_usage[] =
     "Run 'fota release COMMAND --help' for the options of a command.\n";
 
 static const char push_usage[] =
-    "Usage: fota release push --server URL --token-file FILE (--targets FILE | --repo REPO)\n"
-    "                         [IMAGE...]\n"
+    "Usage: fota release push [--targets FILE] [--role NAME[=FILE]...] [--repo REPO]\n"
+    "                         [IMAGE...] [common options]\n"
     "\n"
-    "Publish a release through fota-server. TARGETS_JSON is targets metadata\n"
-    "signed offline with 'fota repo sign targets' (staged/targets.json, or a\n"
-    "published metadata/N.targets.json). Each IMAGE is uploaded first, under\n"
-    "the target name whose sha256 and length TARGETS_JSON lists for it; then\n"
-    "the metadata is sent. The server checks it against the root it serves\n"
-    "(signatures, version above the published one, expiry, every target's\n"
-    "image present with its length and hashes), then writes it with a new\n"
-    "snapshot and timestamp and records each target whose custom field has\n"
-    "hardware_ids, version and security_counter as a release. Images already\n"
-    "uploaded need not be given again.\n"
+    "Publish a release through fota-server: targets metadata and delegated roles\n"
+    "signed offline ('fota repo sign targets', 'fota repo sign NAME'), and their\n"
+    "images. Each IMAGE is uploaded first, under every target name whose sha256\n"
+    "and length the metadata sent lists for it; then the metadata is sent in one\n"
+    "request. The server checks it against what it serves (signatures by the\n"
+    "keys of the root, or of the role that delegates a role; versions above the\n"
+    "published ones; expiry; delegated paths; every target's image present with\n"
+    "its length and hashes), then writes it with ONE new snapshot and timestamp\n"
+    "and records each target whose custom field has hardware_ids, version and\n"
+    "security_counter as a release. Images already uploaded need not be given\n"
+    "again.\n"
     "\n"
     "  --targets FILE     the signed targets metadata\n"
+    "  --role NAME=FILE   a signed delegated role (repeatable); NAME alone with\n"
+    "                     --repo: REPO/staged/<NAME>.json\n"
     "  --repo REPO        the operator's `fota repo` folder: --targets defaults to\n"
-    "                     REPO/staged/targets.json, and after the publish REPO\n"
-    "                     records targets as published (so the next edit stages\n"
-    "                     the next version)\n" API_COMMON_HELP
+    "                     REPO/staged/targets.json (with --role, only when it is\n"
+    "                     a new version), and after the publish REPO records what\n"
+    "                     was published (so the next edit stages the next version)\n"
+    API_COMMON_HELP
     "\n"
     "Exit status: 0 published, 1 refused or failed, 2 usage error.\n";
 
@@ -775,42 +857,221 @@ static int entry_matches(const json_t *entry, const char *sha256, uint64_t lengt
            json_integer_value(json_object_get(entry, "length")) == (json_int_t)length;
 }
 
+/* Read signed metadata of type from path, to send as it is. role names it
+ * in the hint for unsigned files ('fota repo sign ROLE'). */
+static int load_signed(const char *cmd, const char *path, const char *type, const char *role,
+                       json_t **ret_env)
+{
+    json_t *env = NULL;
+    int saved = 0;
+    fota_err err;
+
+    err = cli_read_json(path, CLI_MAX_METADATA, &env, &saved);
+    if (err == FOTA_OK)
+        err = fota_tuf_repo_check_envelope(env, type);
+    if (err != FOTA_OK) {
+        cli_error(cmd, path, "%s",
+                  err == FOTA_E_IO && saved != 0 ? strerror(saved)
+                  : err == FOTA_E_NOT_FOUND      ? "no such file"
+                  : err == FOTA_E_TYPE && strcmp(type, "root") == 0 ? "not root metadata"
+                  : err == FOTA_E_TYPE ? "not targets metadata"
+                                       : fota_strerror(err));
+        json_decref(env);
+        return CLI_FAIL;
+    }
+    if (json_array_size(json_object_get(env, "signatures")) == 0) {
+        cli_error(cmd, path, "not signed; sign it with 'fota repo sign %s'", role);
+        json_decref(env);
+        return CLI_FAIL;
+    }
+    *ret_env = env;
+    return CLI_OK;
+}
+
 /* After a publish through the server, the operator's repository records
- * targets as published (version, length and sha256 of the bytes the server
+ * role as published (version, length and sha256 of the bytes the server
  * wrote: the same serialisation), so that the next edit stages version + 1
  * and `fota repo status` shows what is served. */
-static int record_published(const char *cmd, const char *dir, const json_t *env)
+static int record_published(const char *cmd, struct cli_repo *repo, const char *role,
+                            const json_t *env)
 {
-    struct cli_repo repo = {0};
     uint8_t d[FOTA_HASH_MAX_LEN];
     char hex[65];
     char *bytes = NULL;
     size_t len = 0;
     json_t *entry;
-    int status;
+    int status = CLI_FAIL;
 
-    status = cli_repo_open(cmd, dir, &repo);
-    if (status != CLI_OK)
-        return status;
-    status = CLI_FAIL;
     if (cli_json_bytes(env, 1, &bytes, &len) != FOTA_OK ||
         fota_hash(FOTA_HASH_SHA256, bytes, len, d) != FOTA_OK) {
-        cli_error(cmd, dir, "cannot record the published targets");
+        cli_error(cmd, repo->dir, "cannot record the published %s", role);
         goto out;
     }
     fota_hex_encode(d, 32, hex);
     entry = json_pack("{s:I,s:I,s:s}", "version", (json_int_t)cli_env_version(env), "length",
                       (json_int_t)len, "sha256", hex);
     if (entry == NULL ||
-        json_object_set_new(json_object_get(repo.state, "published"), "targets", entry) != 0) {
+        json_object_set_new(json_object_get(repo->state, "published"), role, entry) != 0) {
         cli_error(cmd, NULL, "out of memory");
         goto out;
     }
-    status = cli_repo_save_state(cmd, &repo);
+    status = CLI_OK;
 out:
     free(bytes);
-    cli_repo_close(&repo);
     return status;
+}
+
+/* --role NAME=FILE, or NAME alone for REPO/staged/<encoded NAME>.json. */
+static int load_role_option(const char *cmd, const char *value, struct cli_repo *repo,
+                            json_t *roles)
+{
+    const char *eq = strchr(value, '=');
+    char *name = eq != NULL ? strndup(value, (size_t)(eq - value)) : strdup(value);
+    char *staged = NULL;
+    const char *file;
+    json_t *env = NULL;
+    int status = CLI_USAGE;
+
+    if (name == NULL) {
+        cli_error(cmd, NULL, "out of memory");
+        return CLI_FAIL;
+    }
+    if (name[0] == '\0' || (eq != NULL && eq[1] == '\0')) {
+        cli_error(cmd, "--role", "'%s' is not NAME=FILE (or NAME with --repo)", value);
+        goto out;
+    }
+    if (json_object_get(roles, name) != NULL) {
+        cli_error(cmd, "--role", "role '%s' given twice", name);
+        goto out;
+    }
+    if (eq != NULL) {
+        file = eq + 1;
+    } else if (repo->dir != NULL) {
+        staged = cli_repo_staged_path(repo, name);
+        if (staged == NULL) {
+            cli_error(cmd, "--role", "'%s': bad role name", name);
+            goto out;
+        }
+        file = staged;
+    } else {
+        cli_error(cmd, "--role", "'%s': give NAME=FILE, or --repo REPO for its staged file",
+                  name);
+        goto out;
+    }
+    status = load_signed(cmd, file, "targets", name, &env);
+    if (status != CLI_OK)
+        goto out;
+    if (json_object_set_new(roles, name, env) != 0) {
+        cli_error(cmd, NULL, "out of memory");
+        status = CLI_FAIL;
+    }
+out:
+    free(staged);
+    free(name);
+    return status;
+}
+
+/* Every IMAGE must match a target of the metadata sent (any role) before
+ * the first upload; each is read once here and once while it is sent, under
+ * every target name that lists it (each name once). */
+static int upload_images(struct api *a, const struct cli_args *args, const json_t *envs,
+                         json_t *uploaded)
+{
+    struct file_digest *digests = calloc(args->npos ? args->npos : 1, sizeof *digests);
+    json_t *done = json_object();
+    const json_t *env, *entry;
+    const char *role, *name;
+    int status = CLI_FAIL;
+
+    if (digests == NULL || done == NULL) {
+        cli_error(a->cmd, NULL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < args->npos; i++) {
+        int found = 0;
+
+        if (hash_file(a->cmd, args->pos[i], digests[i].sha256, &digests[i].length) != CLI_OK)
+            goto out;
+        json_object_foreach((json_t *)envs, role, env) {
+            const json_t *listed = json_object_get(json_object_get(env, "signed"), "targets");
+
+            json_object_foreach((json_t *)listed, name, entry) {
+                if (entry_matches(entry, digests[i].sha256, digests[i].length))
+                    found = 1;
+            }
+        }
+        if (!found) {
+            cli_error(a->cmd, args->pos[i],
+                      "not listed in the metadata sent (no target with this sha256 and length)");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < args->npos; i++) {
+        json_object_foreach((json_t *)envs, role, env) {
+            const json_t *listed = json_object_get(json_object_get(env, "signed"), "targets");
+
+            json_object_foreach((json_t *)listed, name, entry) {
+                if (!entry_matches(entry, digests[i].sha256, digests[i].length) ||
+                    json_object_get(done, name) != NULL)
+                    continue;
+                if (upload_image(a, args->pos[i], name, digests[i].sha256, digests[i].length,
+                                 uploaded) != CLI_OK ||
+                    json_object_set_new(done, name, json_true()) != 0)
+                    goto out;
+            }
+        }
+    }
+    status = CLI_OK;
+out:
+    json_decref(done);
+    free(digests);
+    return status;
+}
+
+/* "published targets v3, board-y v2 (snapshot v4, timestamp v4)" and the
+ * new releases. */
+static int print_published(const char *cmd, const json_t *answer, int with_targets,
+                           int with_root)
+{
+    const json_t *rels = json_object_get(answer, "releases"), *v;
+    const char *name;
+    static const struct column cols[] = {
+        {"ID", "id"},
+        {"TARGET", "target|target_name|name"},
+        {"VERSION", "version"},
+        {"COUNTER", "security_counter"},
+        {"HARDWARE", "hardware_ids"},
+    };
+    const char *sep = "";
+
+    printf("published");
+    if (with_root) {
+        printf(" root v%lld",
+               (long long)json_integer_value(json_object_get(answer, "root_version")));
+        sep = ",";
+    }
+    if (with_targets) {
+        printf("%s targets v%lld", sep,
+               (long long)json_integer_value(json_object_get(answer, "targets_version")));
+        sep = ",";
+    }
+    json_object_foreach(json_object_get(answer, "roles"), name, v) {
+        json_t *s = json_string(name);
+        char *clean = s != NULL ? cell_text(s) : NULL;
+
+        printf("%s %s v%lld", sep, clean != NULL ? clean : "?", (long long)json_integer_value(v));
+        json_decref(s);
+        free(clean);
+        sep = ",";
+    }
+    printf(" (snapshot v%lld, timestamp v%lld)\n",
+           (long long)json_integer_value(json_object_get(answer, "snapshot_version")),
+           (long long)json_integer_value(json_object_get(answer, "timestamp_version")));
+    if (json_array_size(rels) > 0) {
+        printf("new releases:\n");
+        return print_table(cmd, rels, cols, sizeof cols / sizeof cols[0]);
+    }
+    return CLI_OK;
 }
 
 static int release_push(int argc, char **argv)
@@ -820,97 +1081,85 @@ static int release_push(int argc, char **argv)
         API_COMMON_OPTS,
         {"--targets", CLI_OPT_VALUE}, /* 4 */
         {"--repo", CLI_OPT_VALUE},    /* 5 */
+        {"--role", CLI_OPT_MULTI},    /* 6 */
     };
     struct cli_args args = {0};
     struct api a = {0};
-    json_t *env = NULL, *uploaded = NULL, *body = NULL, *answer = NULL;
-    const json_t *targets;
-    const char *tfile;
+    struct cli_repo repo = {0};
+    json_t *targets = NULL, *roles = NULL, *envs = NULL, *uploaded = NULL, *body = NULL,
+           *answer = NULL;
+    const char *tfile, *role;
+    const json_t *env;
     char *staged = NULL;
-    struct file_digest *digests = NULL;
-    int saved = 0, status;
-    fota_err err;
+    int status;
 
-    status = api_start(cmd, push_usage, spec, API_NCOMMON + 2, argc, argv, 0, 1000, &args, &a);
+    status = api_start(cmd, push_usage, spec, API_NCOMMON + 3, argc, argv, 0, 1000, &args, &a);
     if (status != CLI_OK)
         return status;
-    tfile = args.opt[API_NCOMMON].value;
-    if (tfile == NULL && args.opt[API_NCOMMON + 1].value != NULL) {
-        staged = cli_pathf("%s/staged/targets.json", args.opt[API_NCOMMON + 1].value);
+    roles = json_object();
+    envs = json_object();
+    uploaded = json_array();
+    if (roles == NULL || envs == NULL || uploaded == NULL)
+        goto nomem;
+    if (args.opt[5].value != NULL) {
+        /* Held to the end: no local edit slips between the push and the
+         * record of what was published. */
+        status = cli_repo_open(cmd, args.opt[5].value, &repo);
+        if (status != CLI_OK)
+            goto out;
+    }
+    for (unsigned i = 0; i < args.opt[6].count; i++) {
+        status = load_role_option(cmd, args.opt[6].values[i], &repo, roles);
+        if (status != CLI_OK)
+            goto out;
+    }
+    tfile = args.opt[4].value;
+    if (tfile == NULL && repo.dir != NULL) {
+        staged = cli_repo_staged_path(&repo, "targets");
         if (staged == NULL)
             goto nomem;
         tfile = staged;
     }
-    if (tfile == NULL) {
-        cli_error(cmd, NULL, "give --targets FILE (or --repo REPO for REPO/staged/targets.json)");
+    if (tfile == NULL && json_object_size(roles) == 0) {
+        cli_error(cmd, NULL,
+                  "give --targets FILE, --role NAME=FILE, or --repo REPO (for its staged "
+                  "targets)");
         status = CLI_USAGE;
         goto out;
     }
     status = CLI_FAIL;
-    err = cli_read_json(tfile, CLI_MAX_METADATA, &env, &saved);
-    if (err == FOTA_OK)
-        err = fota_tuf_repo_check_envelope(env, "targets");
-    if (err != FOTA_OK) {
-        cli_error(cmd, tfile, "%s",
-                  err == FOTA_E_IO && saved != 0 ? strerror(saved)
-                  : err == FOTA_E_NOT_FOUND      ? "no such file"
-                  : err == FOTA_E_TYPE           ? "not targets metadata"
-                                                 : fota_strerror(err));
+    if (tfile != NULL && load_signed(cmd, tfile, "targets", "targets", &targets) != CLI_OK)
         goto out;
+    /* With --repo and --role, staged targets goes along only when it is a
+     * new version: a role is often re-signed without targets changing. */
+    if (targets != NULL && staged != NULL && json_object_size(roles) > 0 &&
+        cli_env_version(targets) == cli_repo_published_version(&repo, "targets")) {
+        json_decref(targets);
+        targets = NULL;
     }
-    if (json_array_size(json_object_get(env, "signatures")) == 0) {
-        cli_error(cmd, tfile, "not signed; sign it with 'fota repo sign targets'");
+    if (targets != NULL && json_object_set(envs, "targets", targets) != 0)
+        goto nomem;
+    json_object_foreach(roles, role, env) {
+        if (json_object_set(envs, role, (json_t *)env) != 0)
+            goto nomem;
+    }
+    if (upload_images(&a, &args, envs, uploaded) != CLI_OK)
         goto out;
-    }
-    targets = json_object_get(json_object_get(env, "signed"), "targets");
-    uploaded = json_array();
-    if (uploaded == NULL)
-        goto nomem;
 
-    /* Every image must match a target before the first upload; each is
-     * read once here and once while it is sent. */
-    digests = calloc(args.npos ? args.npos : 1, sizeof *digests);
-    if (digests == NULL)
-        goto nomem;
-    for (size_t i = 0; i < args.npos; i++) {
-        const char *name;
-        const json_t *entry;
-        int found = 0;
-
-        if (hash_file(cmd, args.pos[i], digests[i].sha256, &digests[i].length) != CLI_OK)
-            goto out;
-        json_object_foreach((json_t *)targets, name, entry) {
-            if (entry_matches(entry, digests[i].sha256, digests[i].length))
-                found = 1;
-        }
-        if (!found) {
-            cli_error(cmd, args.pos[i],
-                      "not listed in %s (no target with this sha256 and length)", tfile);
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < args.npos; i++) {
-        const char *name;
-        const json_t *entry;
-
-        json_object_foreach((json_t *)targets, name, entry) {
-            if (!entry_matches(entry, digests[i].sha256, digests[i].length))
-                continue;
-            if (upload_image(&a, args.pos[i], name, digests[i].sha256, digests[i].length,
-                             uploaded) != CLI_OK)
-                goto out;
-        }
-    }
-
-    body = json_pack("{s:O}", "targets", env);
-    if (body == NULL)
+    body = json_object();
+    if (body == NULL || (targets != NULL && json_object_set(body, "targets", targets) != 0) ||
+        (json_object_size(roles) > 0 && json_object_set(body, "roles", roles) != 0))
         goto nomem;
     status = api_expect(&a, "POST", "/api/v1/releases", body, &answer);
     if (status != CLI_OK)
         goto out;
-    if (args.opt[API_NCOMMON + 1].value != NULL) {
-        status = record_published(cmd, args.opt[API_NCOMMON + 1].value, env);
-        if (status != CLI_OK)
+    if (repo.dir != NULL) {
+        status = CLI_FAIL;
+        json_object_foreach(envs, role, env) {
+            if (record_published(cmd, &repo, role, env) != CLI_OK)
+                goto out;
+        }
+        if (cli_repo_save_state(cmd, &repo) != CLI_OK)
             goto out;
     }
     if (a.json) {
@@ -918,25 +1167,8 @@ static int release_push(int argc, char **argv)
                               answer != NULL ? answer : json_null());
         status = o != NULL ? cli_print_json(cmd, o) : CLI_FAIL;
         json_decref(o);
-        goto out;
     } else {
-        const json_t *rels = json_object_get(answer, "releases");
-        static const struct column cols[] = {
-            {"ID", "id"},
-            {"TARGET", "target|target_name|name"},
-            {"VERSION", "version"},
-            {"COUNTER", "security_counter"},
-            {"HARDWARE", "hardware_ids"},
-        };
-
-        printf("published targets v%lld (snapshot v%lld, timestamp v%lld)\n",
-               (long long)json_integer_value(json_object_get(answer, "targets_version")),
-               (long long)json_integer_value(json_object_get(answer, "snapshot_version")),
-               (long long)json_integer_value(json_object_get(answer, "timestamp_version")));
-        if (json_array_size(rels) > 0) {
-            printf("new releases:\n");
-            status = print_table(cmd, rels, cols, sizeof cols / sizeof cols[0]);
-        }
+        status = print_published(cmd, answer, targets != NULL, 0);
     }
     goto out;
 nomem:
@@ -946,9 +1178,11 @@ out:
     json_decref(answer);
     json_decref(body);
     json_decref(uploaded);
-    json_decref(env);
-    free(digests);
+    json_decref(envs);
+    json_decref(roles);
+    json_decref(targets);
     free(staged);
+    cli_repo_close(&repo);
     api_close(&a);
     cli_args_free(&args);
     return status;
@@ -968,52 +1202,12 @@ static const char release_list_usage[] =
     "\n"
     "List the releases (published targets that carry hardware_ids, version\n"
     "and security_counter), ordered by id.\n"
-    "\n"
-    "  --limit N          at most N (1..1000, default 100)\n"
-    "  --after ID         the page after this id\n" API_COMMON_HELP;
+    "\n" API_PAGE_HELP API_COMMON_HELP;
 
 static int release_list(int argc, char **argv)
 {
-    static const char *cmd = "release list";
-    static const struct cli_optspec spec[] = {
-        API_COMMON_OPTS,
-        {"--limit", CLI_OPT_VALUE}, /* 4 */
-        {"--after", CLI_OPT_VALUE}, /* 5 */
-    };
-    struct cli_args args = {0};
-    struct api a = {0};
-    json_t *answer = NULL;
-    char *path = NULL, *query = strdup("");
-    int status;
-
-    status = api_start(cmd, release_list_usage, spec, API_NCOMMON + 2, argc, argv, 0, 0, &args,
-                       &a);
-    if (status != CLI_OK) {
-        free(query);
-        return status;
-    }
-    status = CLI_FAIL;
-    if (query == NULL ||
-        (args.opt[4].count > 0 && query_add(&query, "limit", args.opt[4].value) != 0) ||
-        (args.opt[5].count > 0 && query_add(&query, "after", args.opt[5].value) != 0))
-        goto nomem;
-    path = cli_pathf("/api/v1/releases%s", query);
-    if (path == NULL)
-        goto nomem;
-    status = api_expect(&a, "GET", path, NULL, &answer);
-    if (status == CLI_OK)
-        status = print_answer(&a, answer, "releases", release_cols,
-                              sizeof release_cols / sizeof release_cols[0]);
-    goto out;
-nomem:
-    cli_error(cmd, NULL, "out of memory");
-out:
-    json_decref(answer);
-    free(path);
-    free(query);
-    api_close(&a);
-    cli_args_free(&args);
-    return status;
+    return list_request("release list", release_list_usage, "releases", NULL, 0, release_cols,
+                        sizeof release_cols / sizeof release_cols[0], argc, argv);
 }
 
 /* `fota X show ID` and `fota X ACTION ID`: one request on /api/v1/<what>/ID[/action]. */
@@ -1079,6 +1273,187 @@ int cli_cmd_release(int argc, char **argv)
     };
 
     return cli_dispatch("release", release_usage, subs, sizeof subs / sizeof subs[0], argc, argv);
+}
+
+/* ---- fota root ------------------------------------------------------------- */
+
+static const char root_usage[] =
+    "Usage: fota root COMMAND [ARGS]\n"
+    "\n"
+    "  push   publish a new root version through fota-server\n"
+    "\n"
+    "Run 'fota root COMMAND --help' for the options of a command.\n";
+
+static const char root_push_usage[] =
+    "Usage: fota root push (--root FILE | --repo REPO) [--targets FILE] [common options]\n"
+    "\n"
+    "Publish a new root version (a key rotation, a renewal) through fota-server\n"
+    "(POST /api/v1/root; needs an admin token). The root is signed offline with\n"
+    "'fota repo sign root' by the threshold of the published root's root keys\n"
+    "and by that of its own. The server checks the version (the published one +\n"
+    "1), both thresholds, the expiry, and that the new root still lists the\n"
+    "server's snapshot and timestamp keys; then it writes N.root.json and\n"
+    "root.json and re-signs snapshot and timestamp, so that devices move to the\n"
+    "new root at their next refresh.\n"
+    "\n"
+    "  --root FILE        the signed root metadata\n"
+    "  --repo REPO        the operator's `fota repo` folder: its staged root when\n"
+    "                     that is above the published version (then recorded as\n"
+    "                     published in REPO: metadata/N.root.json, root.json and\n"
+    "                     fota-repo.json, as 'fota repo publish' would), else its\n"
+    "                     published metadata/N.root.json\n"
+    "  --targets FILE     targets metadata signed with the new root's targets keys,\n"
+    "                     published in the same request (needed when the root\n"
+    "                     rotates the targets keys: the served targets would no\n"
+    "                     longer be trusted)\n" API_COMMON_HELP
+    "\n"
+    "Exit status: 0 published, 1 refused or failed, 2 usage error.\n";
+
+/* The root --repo stands for: the staged one when it is a new version
+ * (*ret_staged = 1), else the published one. */
+static int repo_root(const char *cmd, struct cli_repo *repo, json_t **ret_env, int *ret_staged)
+{
+    int64_t published = cli_repo_published_version(repo, "root");
+    json_t *env = NULL;
+    char *path;
+    int status;
+
+    status = cli_repo_load_staged(cmd, repo, "root", &env);
+    if (status != CLI_OK)
+        return status;
+    if (cli_env_version(env) > published) {
+        if (json_array_size(json_object_get(env, "signatures")) == 0) {
+            cli_error(cmd, "root", "staged root v%lld is not signed; sign it with 'fota repo "
+                      "sign root'", (long long)cli_env_version(env));
+            json_decref(env);
+            return CLI_FAIL;
+        }
+        *ret_env = env;
+        *ret_staged = 1;
+        return CLI_OK;
+    }
+    json_decref(env);
+    path = cli_repo_metadata_path(repo, published, "root");
+    if (path == NULL) {
+        cli_error(cmd, NULL, "out of memory");
+        return CLI_FAIL;
+    }
+    status = load_signed(cmd, path, "root", "root", ret_env);
+    free(path);
+    *ret_staged = 0;
+    return status;
+}
+
+/* A root pushed from REPO's staged copy is published there too, as `fota
+ * repo publish` would record it: metadata/N.root.json, root.json and the
+ * state (saved by the caller). */
+static int record_root(const char *cmd, struct cli_repo *repo, const json_t *env)
+{
+    int64_t version = cli_env_version(env);
+    char *bytes = NULL, *paths[2];
+    size_t len = 0;
+    json_t *entry = NULL;
+    int status = CLI_FAIL;
+
+    paths[0] = cli_repo_metadata_path(repo, version, "root");
+    paths[1] = cli_repo_metadata_path(repo, 0, "root");
+    if (paths[0] == NULL || paths[1] == NULL || cli_json_bytes(env, 1, &bytes, &len) != FOTA_OK)
+        goto nomem;
+    for (size_t i = 0; i < 2; i++) {
+        fota_err err = fota_posix_write_file(paths[i], bytes, len, 0644, 0);
+
+        if (err != FOTA_OK) {
+            cli_error(cmd, paths[i], "%s", cli_io_reason(err));
+            goto out;
+        }
+    }
+    entry = json_pack("{s:I}", "version", (json_int_t)version);
+    if (entry == NULL ||
+        json_object_set_new(json_object_get(repo->state, "published"), "root", entry) != 0)
+        goto nomem;
+    status = CLI_OK;
+    goto out;
+nomem:
+    cli_error(cmd, NULL, "out of memory");
+out:
+    free(bytes);
+    free(paths[0]);
+    free(paths[1]);
+    return status;
+}
+
+static int root_push(int argc, char **argv)
+{
+    static const char *cmd = "root push";
+    static const struct cli_optspec spec[] = {
+        API_COMMON_OPTS,
+        {"--root", CLI_OPT_VALUE},    /* 4 */
+        {"--repo", CLI_OPT_VALUE},    /* 5 */
+        {"--targets", CLI_OPT_VALUE}, /* 6 */
+    };
+    struct cli_args args = {0};
+    struct api a = {0};
+    struct cli_repo repo = {0};
+    json_t *root = NULL, *targets = NULL, *body = NULL, *answer = NULL;
+    int from_staged = 0, status;
+
+    status = api_start(cmd, root_push_usage, spec, API_NCOMMON + 3, argc, argv, 0, 0, &args, &a);
+    if (status != CLI_OK)
+        return status;
+    if ((args.opt[4].count > 0) == (args.opt[5].count > 0)) {
+        cli_error(cmd, NULL, "give either --root FILE or --repo REPO");
+        status = CLI_USAGE;
+        goto out;
+    }
+    if (args.opt[5].count > 0) {
+        status = cli_repo_open(cmd, args.opt[5].value, &repo);
+        if (status == CLI_OK)
+            status = repo_root(cmd, &repo, &root, &from_staged);
+    } else {
+        status = load_signed(cmd, args.opt[4].value, "root", "root", &root);
+    }
+    if (status == CLI_OK && args.opt[6].count > 0)
+        status = load_signed(cmd, args.opt[6].value, "targets", "targets", &targets);
+    if (status != CLI_OK)
+        goto out;
+    status = CLI_FAIL;
+    body = json_pack("{s:O}", "root", root);
+    if (body == NULL || (targets != NULL && json_object_set(body, "targets", targets) != 0)) {
+        cli_error(cmd, NULL, "out of memory");
+        goto out;
+    }
+    status = api_expect(&a, "POST", "/api/v1/root", body, &answer);
+    if (status != CLI_OK)
+        goto out;
+    if (repo.dir != NULL && (from_staged || targets != NULL)) {
+        status = CLI_FAIL;
+        if ((from_staged && record_root(cmd, &repo, root) != CLI_OK) ||
+            (targets != NULL && record_published(cmd, &repo, "targets", targets) != CLI_OK) ||
+            cli_repo_save_state(cmd, &repo) != CLI_OK)
+            goto out;
+    }
+    if (a.json)
+        status = cli_print_json(cmd, answer != NULL ? answer : json_null());
+    else
+        status = print_published(cmd, answer, targets != NULL, 1);
+out:
+    json_decref(answer);
+    json_decref(body);
+    json_decref(targets);
+    json_decref(root);
+    cli_repo_close(&repo);
+    api_close(&a);
+    cli_args_free(&args);
+    return status;
+}
+
+int cli_cmd_root(int argc, char **argv)
+{
+    static const struct cli_subcommand subs[] = {
+        {"push", root_push},
+    };
+
+    return cli_dispatch("root", root_usage, subs, sizeof subs / sizeof subs[0], argc, argv);
 }
 
 /* ---- fota rollout ---------------------------------------------------------- */
@@ -1275,76 +1650,18 @@ out:
     return status;
 }
 
-/* `fota X list [filters]`: GET /api/v1/<what>?filters as a table. */
-struct list_filter {
-    const char *option; /* "--status" */
-    const char *query;  /* "status" */
-    unsigned kind;      /* CLI_OPT_VALUE or CLI_OPT_MULTI */
-};
-
-static int list_request(const char *cmd, const char *usage, const char *what,
-                        const struct list_filter *filters, size_t nfilters,
-                        const struct column *cols, size_t ncols, int argc, char **argv)
-{
-    struct cli_optspec spec[API_NCOMMON + 12] = {API_COMMON_OPTS};
-    struct cli_args args = {0};
-    struct api a = {0};
-    json_t *answer = NULL;
-    char *path = NULL, *query = NULL;
-    int status;
-
-    for (size_t i = 0; i < nfilters && i < 12; i++) {
-        spec[API_NCOMMON + i].name = filters[i].option;
-        spec[API_NCOMMON + i].kind = filters[i].kind;
-    }
-    status = api_start(cmd, usage, spec, API_NCOMMON + nfilters, argc, argv, 0, 0, &args, &a);
-    if (status != CLI_OK)
-        return status;
-    status = CLI_FAIL;
-    query = strdup("");
-    if (query == NULL)
-        goto nomem;
-    for (size_t i = 0; i < nfilters; i++) {
-        const struct cli_optval *v = &args.opt[API_NCOMMON + i];
-        for (unsigned j = 0; j < v->count; j++) {
-            const char *value = filters[i].kind == CLI_OPT_MULTI ? v->values[j] : v->value;
-            if (query_add(&query, filters[i].query, value) != 0)
-                goto nomem;
-        }
-    }
-    path = cli_pathf("/api/v1/%s%s", what, query);
-    if (path == NULL)
-        goto nomem;
-    status = api_expect(&a, "GET", path, NULL, &answer);
-    if (status == CLI_OK)
-        status = print_answer(&a, answer, what, cols, ncols);
-    goto out;
-nomem:
-    cli_error(cmd, NULL, "out of memory");
-out:
-    json_decref(answer);
-    free(path);
-    free(query);
-    api_close(&a);
-    cli_args_free(&args);
-    return status;
-}
-
 static const char rollout_list_usage[] =
     "Usage: fota rollout list [--state STATE] [--limit N] [--after ID] [common options]\n"
     "\n"
     "List rollouts: id, release, state, open wave, progress.\n"
     "\n"
     "  --state STATE      only rollouts in this state (active, paused, aborted, completed)\n"
-    "  --limit N          at most N\n"
-    "  --after ID         the page after this id\n" API_COMMON_HELP;
+    API_PAGE_HELP API_COMMON_HELP;
 
 static int rollout_list(int argc, char **argv)
 {
     static const struct list_filter filters[] = {
         {"--state", "state", CLI_OPT_VALUE},
-        {"--limit", "limit", CLI_OPT_VALUE},
-        {"--after", "after", CLI_OPT_VALUE},
     };
     static const struct column cols[] = {
         {"ID", "id"},
@@ -1356,7 +1673,7 @@ static int rollout_list(int argc, char **argv)
         {"CREATED", "created"},
     };
 
-    return list_request("rollout list", rollout_list_usage, "rollouts", filters, 3, cols,
+    return list_request("rollout list", rollout_list_usage, "rollouts", filters, 1, cols,
                         sizeof cols / sizeof cols[0], argc, argv);
 }
 
@@ -1493,8 +1810,7 @@ static const char device_list_usage[] =
     "                     comma-separated list of them)\n"
     "  --hardware-id HW, --version V, --tag TAG   only devices with these\n"
     "  --fresh true|false only devices whose last check-in is (not) recent\n"
-    "  --limit N          at most N\n"
-    "  --after ID         the page after this id\n" API_COMMON_HELP;
+    API_PAGE_HELP API_COMMON_HELP;
 
 static int device_list(int argc, char **argv)
 {
@@ -1504,8 +1820,6 @@ static int device_list(int argc, char **argv)
         {"--version", "version", CLI_OPT_VALUE},
         {"--tag", "tag", CLI_OPT_VALUE},
         {"--fresh", "fresh", CLI_OPT_VALUE},
-        {"--limit", "limit", CLI_OPT_VALUE},
-        {"--after", "after", CLI_OPT_VALUE},
     };
     static const struct column cols[] = {
         {"ID", "id"},
@@ -1517,7 +1831,7 @@ static int device_list(int argc, char **argv)
         {"TAGS", "tags"},
     };
 
-    return list_request("device list", device_list_usage, "devices", filters, 7, cols,
+    return list_request("device list", device_list_usage, "devices", filters, 5, cols,
                         sizeof cols / sizeof cols[0], argc, argv);
 }
 

@@ -316,5 +316,6 @@ int cli_repo_status(int argc, char **argv);
 int cli_cmd_release(int argc, char **argv);  /* api_cmd.c: talks to fota-server */
 int cli_cmd_rollout(int argc, char **argv);  /* api_cmd.c */
 int cli_cmd_device(int argc, char **argv);   /* api_cmd.c */
+int cli_cmd_root(int argc, char **argv);     /* api_cmd.c: new root versions */
 
 #endif

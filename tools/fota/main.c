@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fota: the operator CLI. main() dispatches on the first word (key, image,
- * repo, release, rollout, device); each module parses its own options.
+ * repo, release, root, rollout, device); each module parses its own options.
  * See docs/fota.md.
  */
 #include <stdarg.h>
@@ -39,7 +39,9 @@ static const char usage_text[] =
     "  repo publish verify staged roles, write metadata, snapshot, timestamp\n"
     "  repo status  staged and published versions, expiry, signatures\n"
     "  release push|list|show\n"
-    "               publish images and signed targets through fota-server\n"
+    "               publish images, signed targets and delegated roles through\n"
+    "               fota-server\n"
+    "  root push    publish a new root version (key rotation) through fota-server\n"
     "  rollout create|list|show|pause|resume|abort\n"
     "               roll a release out to devices in waves (fota-server)\n"
     "  device list|show|accept|reject|tag\n"
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
         status = cli_cmd_rollout(argc - 2, argv + 2);
     } else if (strcmp(word, "device") == 0) {
         status = cli_cmd_device(argc - 2, argv + 2);
+    } else if (strcmp(word, "root") == 0) {
+        status = cli_cmd_root(argc - 2, argv + 2);
     } else {
         cli_error("usage", word, "unknown command (try 'fota --help')");
         status = CLI_USAGE;
