@@ -1590,6 +1590,19 @@ static int delegation_matches(const json_t *r, const char *path, const char *pat
 
 /* ---- public API ------------------------------------------------------------ */
 
+int fota_tuf_delegation_covers(const json_t *entry, const char *path)
+{
+    uint8_t d[FOTA_HASH_MAX_LEN];
+    char hex[65];
+
+    if (entry == NULL || path == NULL)
+        return 0;
+    if (fota_hash(FOTA_HASH_SHA256, path, strlen(path), d) != FOTA_OK)
+        return 0;
+    fota_hex_encode(d, 32, hex);
+    return delegation_matches(entry, path, hex);
+}
+
 void fota_tuf_limits_default(struct fota_tuf_limits *l)
 {
     if (l == NULL)

@@ -170,171 +170,10 @@ static int valid_role_name(const char *name)
 
 /* ---- delegated paths ------------------------------------------------------
  *
- * The match a TUF client makes between a delegation's "paths" and a target
- * path, so that the server refuses a target no client would look for in its
- * role. Same rules as the device client (lib/tuf_client.c, whose matcher is
- * internal to it): pattern and path are split on "/" and must have as many
- * segments; each segment is matched shell-style on UTF-8 characters ("*",
- * "?", "[a-z]", "[!...]"; a "[" without a closing "]" is literal); so no
- * wildcard ever crosses a "/".
+ * The match a TUF client makes between a delegation and a target path
+ * (fota_tuf_delegation_covers, the device client's own rules), so that the
+ * server refuses a target no client would look for in its role.
  */
-
-/* Bytes of the UTF-8 character at s (1 for a malformed one). */
-static size_t glyph_len(const char *s, size_t left)
-{
-    unsigned char b = (unsigned char)s[0];
-    size_t n = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3
-                          : (b & 0xf8) == 0xf0 ? 4 : 1;
-
-    if (n > left)
-        return 1;
-    for (size_t i = 1; i < n; i++) {
-        if (((unsigned char)s[i] & 0xc0) != 0x80)
-            return 1;
-    }
-    return n;
-}
-
-static uint32_t glyph_value(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    uint32_t v = n == 1 ? u[0] : n == 2 ? (u[0] & 0x1fu) : n == 3 ? (u[0] & 0x0fu) : (u[0] & 0x07u);
-
-    for (size_t i = 1; i < n; i++)
-        v = (v << 6) | (u[i] & 0x3fu);
-    return v;
-}
-
-/* The class "[...]" at p against the character ch: 1 or 0, with *ret_used
- * the bytes of the class; -1 when it has no closing "]". A "]" right after
- * "[" or "[!" is a member. */
-static int glob_class(const char *p, size_t plen, uint32_t ch, size_t *ret_used)
-{
-    size_t i = 1, first;
-    int negate = 0, hit = 0;
-
-    if (i < plen && p[i] == '!') {
-        negate = 1;
-        i++;
-    }
-    first = i;
-    while (i < plen && !(p[i] == ']' && i > first)) {
-        size_t n = glyph_len(p + i, plen - i);
-        uint32_t lo = glyph_value(p + i, n), hi = lo;
-
-        i += n;
-        if (i + 1 < plen && p[i] == '-' && p[i + 1] != ']') {
-            size_t m = glyph_len(p + i + 1, plen - i - 1);
-
-            hi = glyph_value(p + i + 1, m);
-            i += 1 + m;
-        }
-        if (ch >= lo && ch <= hi)
-            hit = 1;
-    }
-    if (i >= plen)
-        return -1;
-    *ret_used = i + 1;
-    return hit != negate;
-}
-
-/* One segment. On a mismatch after a "*", that "*" takes one more
- * character and the rest is tried again. */
-static int glob_segment(const char *p, size_t plen, const char *s, size_t slen)
-{
-    size_t pi = 0, si = 0, star_p = 0, star_s = 0;
-    int star = 0;
-
-    while (si < slen) {
-        size_t n = glyph_len(s + si, slen - si), used = 0;
-        int match = 0;
-
-        if (pi < plen && p[pi] == '*') {
-            star = 1;
-            star_p = ++pi;
-            star_s = si;
-            continue;
-        }
-        if (pi < plen && p[pi] == '?') {
-            used = 1;
-            match = 1;
-        } else if (pi < plen && p[pi] == '[') {
-            int r = glob_class(p + pi, plen - pi, glyph_value(s + si, n), &used);
-
-            if (r == 1) {
-                match = 1;
-            } else if (r < 0 && s[si] == '[') {
-                used = n = 1;
-                match = 1;
-            }
-        } else if (pi < plen && p[pi] == s[si]) {
-            used = n = 1;
-            match = 1;
-        }
-        if (match) {
-            pi += used;
-            si += n;
-            continue;
-        }
-        if (!star)
-            return 0;
-        star_s += glyph_len(s + star_s, slen - star_s);
-        si = star_s;
-        pi = star_p;
-    }
-    while (pi < plen && p[pi] == '*')
-        pi++;
-    return pi == plen;
-}
-
-static int glob_path(const char *pattern, const char *path)
-{
-    for (;;) {
-        const char *pe = strchr(pattern, '/');
-        const char *se = strchr(path, '/');
-        size_t plen = pe != NULL ? (size_t)(pe - pattern) : strlen(pattern);
-        size_t slen = se != NULL ? (size_t)(se - path) : strlen(path);
-
-        if ((pe == NULL) != (se == NULL) || !glob_segment(pattern, plen, path, slen))
-            return 0;
-        if (pe == NULL)
-            return 1;
-        pattern = pe + 1;
-        path = se + 1;
-    }
-}
-
-/* 1 when a delegation entry covers the target path: one of its "paths"
- * matches, or the SHA-256 of the path (hex) starts with one of its
- * "path_hash_prefixes". */
-static int delegation_covers(const json_t *entry, const char *path)
-{
-    const json_t *paths = json_object_get(entry, "paths");
-    const json_t *prefixes = json_object_get(entry, "path_hash_prefixes");
-    uint8_t d[FOTA_HASH_MAX_LEN];
-    char hex[65];
-    const json_t *v;
-    size_t i;
-
-    if (paths != NULL) {
-        json_array_foreach(paths, i, v) {
-            if (json_is_string(v) && glob_path(json_string_value(v), path))
-                return 1;
-        }
-        return 0;
-    }
-    if (fota_hash(FOTA_HASH_SHA256, path, strlen(path), d) != FOTA_OK)
-        return 0;
-    fota_hex_encode(d, 32, hex);
-    json_array_foreach(prefixes, i, v) {
-        const char *prefix = json_string_value(v);
-
-        if (prefix != NULL && strlen(prefix) <= 64 &&
-            strncmp(hex, prefix, strlen(prefix)) == 0)
-            return 1;
-    }
-    return 0;
-}
 
 /* ---- delegations ---------------------------------------------------------- */
 
@@ -621,7 +460,7 @@ static int check_delegated(struct publish *p, struct role_check *r)
     }
     for (size_t i = 0; i < r->ntargets; i++) {
         for (size_t k = 0; k < r->depth; k++) {
-            if (delegation_covers(r->chain[k], r->targets[i].name))
+            if (fota_tuf_delegation_covers(r->chain[k], r->targets[i].name))
                 continue;
             fota_resp_error(p->resp, 400, "bad_target",
                             "target '%s' of role '%.200s' is outside the paths delegated to "

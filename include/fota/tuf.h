@@ -170,6 +170,15 @@ struct fota_tuf_target {
 fota_err fota_tuf_find_target(fota_tuf_client *client, const char *path,
                               struct fota_tuf_target *ret_target);
 
+/* 1 when a delegation entry (an element of "delegations"."roles") covers
+ * the target path, by the rules the client searches with: one of its
+ * "paths" matches (split on "/", as many segments, each matched
+ * shell-style on UTF-8 characters: "*", "?", "[a-z]", "[!...]"; no
+ * wildcard crosses a "/"), or the hex SHA-256 of the path starts with one
+ * of its "path_hash_prefixes". The server uses it to refuse a target no
+ * client would look for in its role. */
+int fota_tuf_delegation_covers(const json_t *entry, const char *path);
+
 /* 1 when the trusted root sets consistent_snapshot (after refresh). */
 int fota_tuf_consistent_snapshot(const fota_tuf_client *client);
 
