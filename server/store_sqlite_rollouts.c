@@ -716,7 +716,11 @@ enum fota_store_err fota_store_rollout_assignment(struct fota_store *st, const c
                      FOTA_STORE_ROLLOUT_BIT(FOTA_STORE_ROLLOUT_PAUSED);
     /* Driven by rollout_devices_device (device_id, rollout_id): a device is
      * listed in a handful of rollouts, each joined by primary key. The
-     * hardware check runs against the device's current hardware id. */
+     * hardware check runs against the device's current hardware id. A live
+     * (active or paused) membership wins over an ended one whatever their
+     * creation times: a report must land in the rollout the check-ins
+     * follow, also when a rollout was aborted and replaced within the same
+     * second. */
     stmt = store_stmt(st, "SELECT r.id, r.state, r.current_wave, r.wave_count, r.rollback, "
                           "rd.wave, rd.status, rel.id, rel.target_name, rel.length, rel.sha256, "
                           "rel.version, rel.security_counter "
@@ -727,7 +731,8 @@ enum fota_store_err fota_store_rollout_assignment(struct fota_store *st, const c
                           "WHERE rd.device_id = ?1 AND r.ready = 1 AND r.state IN (?2, ?3, ?4, ?5) "
                           "AND EXISTS (SELECT 1 FROM release_hardware h "
                           "WHERE h.release_id = rel.id AND h.hardware_id = d.hardware_id) "
-                          "ORDER BY r.created DESC, r.id DESC LIMIT 1");
+                          "ORDER BY CASE WHEN r.state IN ('active', 'paused') THEN 0 ELSE 1 END, "
+                          "r.created DESC, r.id DESC LIMIT 1");
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, device_id);

@@ -1312,6 +1312,14 @@ static void test_assignment(void **state)
                                                    FOTA_STORE_ROLLOUT_BIT(FOTA_STORE_ROLLOUT_ABORTED),
                                                    &a), FOTA_STORE_OK);
     assert_string_equal(a.rollout_id, "ro-new");
+    /* Asked for live and ended ones at once (reports are): the live one
+     * wins although the ended one is newer, so a report lands where the
+     * check-ins go (a rollout aborted and replaced in the same second). */
+    assert_int_equal(fota_store_rollout_assignment(st, "a1",
+                                                   FOTA_STORE_ROLLOUT_BIT(FOTA_STORE_ROLLOUT_ACTIVE) |
+                                                       FOTA_STORE_ROLLOUT_BIT(FOTA_STORE_ROLLOUT_ABORTED),
+                                                   &a), FOTA_STORE_OK);
+    assert_string_equal(a.rollout_id, "ro-old");
     assert_int_equal(fota_store_rollout_set_state(st, "ro-old", FOTA_STORE_ROLLOUT_COMPLETED, 0,
                                                   203), FOTA_STORE_OK);
     assert_int_equal(fota_store_rollout_assignment(st, "a1", 0, &a), FOTA_STORE_NOT_FOUND);
