@@ -21,8 +21,10 @@
  *   tuf/             trusted TUF metadata; tuf/root.json must be provisioned
  *   download.json    resume point of the image being downloaded:
  *                     {"target","sha256","length","slot","offset"}
- *   install.json     the update between install and confirmation:
- *                     {"target","version","sha256","slot","rollout","stage":"installed"}
+ *   install.json     the update from install until the server heard how it ended:
+ *                     {"target","version","sha256","slot","rollout",
+ *                      "stage":"installed|confirmed|rolled_back","reason",
+ *                      "rebooted_reported"} (docs/agent.md, "Files")
  *
  * One cycle (fota_agent_cycle):
  *   1. after a boot: if install.json exists, settle it: the new image on trial
