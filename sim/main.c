@@ -17,6 +17,9 @@ static const char usage_text[] =
     "  powercut   prove that a power cut at any flash operation of an update\n"
     "             leaves a device that boots a genuine image and completes\n"
     "             the update (docs/powercut.md)\n"
+    "  fleet      run N simulated devices (flash file, boot state, identity,\n"
+    "             agent each) against a fota-server, with fault injection\n"
+    "             (docs/fleet.md)\n"
     "\n"
     "Run 'fota-sim COMMAND --help' for the options of a command.\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
@@ -33,6 +36,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "powercut") == 0)
         return sim_powercut_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "fleet") == 0)
+        return sim_fleet_main(argc - 1, argv + 1);
     fprintf(stderr, "fota-sim: unknown command '%s' (try 'fota-sim --help')\n", argv[1]);
     return SIM_EXIT_USAGE;
 }

@@ -148,4 +148,10 @@ fota_err sim_area_read(void *ctx, uint32_t offset, void *buf, size_t len);
 
 int sim_powercut_main(int argc, char **argv);
 
+/* ---- fota-sim fleet (fleet.c; built when the agent core is: agent/) ---- */
+
+/* N simulated devices driven by the agent core against a fota-server
+ * (docs/fleet.md). */
+int sim_fleet_main(int argc, char **argv);
+
 #endif
