@@ -720,7 +720,9 @@ enum fota_store_err fota_store_rollout_assignment(struct fota_store *st, const c
      * (active or paused) membership wins over an ended one whatever their
      * creation times: a report must land in the rollout the check-ins
      * follow, also when a rollout was aborted and replaced within the same
-     * second. */
+     * second. Between rollouts created in the same second, the later insert
+     * wins (SQLite's rowid grows with each insert; a PostgreSQL backend
+     * would order by an identity column). */
     stmt = store_stmt(st, "SELECT r.id, r.state, r.current_wave, r.wave_count, r.rollback, "
                           "rd.wave, rd.status, rel.id, rel.target_name, rel.length, rel.sha256, "
                           "rel.version, rel.security_counter "
@@ -732,7 +734,7 @@ enum fota_store_err fota_store_rollout_assignment(struct fota_store *st, const c
                           "AND EXISTS (SELECT 1 FROM release_hardware h "
                           "WHERE h.release_id = rel.id AND h.hardware_id = d.hardware_id) "
                           "ORDER BY CASE WHEN r.state IN ('active', 'paused') THEN 0 ELSE 1 END, "
-                          "r.created DESC, r.id DESC LIMIT 1");
+                          "r.created DESC, r.rowid DESC LIMIT 1");
     if (stmt == NULL)
         return FOTA_STORE_ERROR;
     store_bind_text(stmt, 1, device_id);

@@ -557,9 +557,17 @@ static void *renew_thread(void *arg)
             fota_log(FOTA_LOG_ERROR, "timestamp-renew", "error=%s", fota_strerror(err));
             wait_s = RENEW_RETRY_S;
         } else {
+            int64_t cap = srv->cfg.timestamp_renew_before_s / 2;
+
+            /* A publish (by this process or another sharing the data dir)
+             * writes a timestamp with a new expiry that next_due does not
+             * know of: never sleep past half the renewal margin, so that
+             * timestamp is still renewed in time however short it is. */
+            if (cap > RENEW_MAX_SLEEP_S)
+                cap = RENEW_MAX_SLEEP_S;
             wait_s = next_due - fota_server_now();
-            if (wait_s > RENEW_MAX_SLEEP_S)
-                wait_s = RENEW_MAX_SLEEP_S;
+            if (wait_s > cap)
+                wait_s = cap;
             if (wait_s < 1)
                 wait_s = 1;
         }

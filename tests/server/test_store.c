@@ -1324,6 +1324,15 @@ static void test_assignment(void **state)
                                                   203), FOTA_STORE_OK);
     assert_int_equal(fota_store_rollout_assignment(st, "a1", 0, &a), FOTA_STORE_NOT_FOUND);
     assert_int_equal(fota_store_rollout_assignment(st, "a1", 1u << 8, &a), FOTA_STORE_INVALID);
+
+    /* Two live rollouts created in the same second: the later one wins,
+     * whatever their ids' order. */
+    rollout_template(&r, "zz-first", "rel-new", 500);
+    create_visible(st, &r, only_a, 1);
+    rollout_template(&r, "aa-second", "rel-old", 500);
+    create_visible(st, &r, only_a, 1);
+    assert_int_equal(fota_store_rollout_assignment(st, "a1", 0, &a), FOTA_STORE_OK);
+    assert_string_equal(a.rollout_id, "aa-second");
 }
 
 /* ---- concurrency ---------------------------------------------------------- */
