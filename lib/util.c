@@ -46,7 +46,7 @@ void fota_hex_encode(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
+int fota_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -62,8 +62,8 @@ fota_err fota_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t o
     if (hex == NULL || hex_len != 2 * out_len)
         return FOTA_E_PARSE;
     for (size_t i = 0; i < out_len; i++) {
-        int hi = hex_value(hex[2 * i]);
-        int lo = hex_value(hex[2 * i + 1]);
+        int hi = fota_hex_value(hex[2 * i]);
+        int lo = fota_hex_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return FOTA_E_PARSE;
         out[i] = (uint8_t)((hi << 4) | lo);

@@ -1020,3 +1020,31 @@ int fota_req_commit(struct fota_store *st, int store_err, struct fota_resp *resp
     }
     return 0;
 }
+
+int fota_percent_decode(const char *in, char *out, size_t size, size_t *ret_len)
+{
+    size_t o = 0;
+
+    if (in == NULL || out == NULL || size == 0)
+        return -1;
+    for (size_t i = 0; in[i] != '\0'; i++) {
+        char ch = in[i];
+
+        if (ch == '%') {
+            int hi = fota_hex_value(in[i + 1]);
+            int lo = hi >= 0 ? fota_hex_value(in[i + 2]) : -1;
+
+            if (lo < 0)
+                return -1;
+            ch = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (o + 1 >= size)
+            return -1;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    if (ret_len != NULL)
+        *ret_len = o;
+    return 0;
+}

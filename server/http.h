@@ -134,4 +134,11 @@ int fota_req_begin(const struct fota_req *req, struct fota_resp *resp,
                    struct fota_store **ret_st);
 int fota_req_commit(struct fota_store *st, int store_err, struct fota_resp *resp);
 
+/* Percent-decode the URL path text `in` into out (size bytes, NUL-terminated).
+ * -1 for a malformed escape ("%" not followed by two hex digits) or a result
+ * that does not fit; 0 otherwise, with *ret_len (may be NULL) the decoded
+ * length, which counts any NUL an escape produced ("%00"): callers that
+ * want none compare it with strlen(out). */
+int fota_percent_decode(const char *in, char *out, size_t size, size_t *ret_len);
+
 #endif

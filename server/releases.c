@@ -52,42 +52,6 @@ int fota_target_path_valid(const char *name)
     }
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode src into out (size bytes). -1 for a malformed escape, an
- * encoded NUL, or a result that does not fit. */
-static int percent_decode(const char *src, char *out, size_t size)
-{
-    size_t o = 0;
-
-    for (const char *p = src; *p != '\0'; p++) {
-        char ch = *p;
-
-        if (ch == '%') {
-            int hi = hex_digit(p[1]);
-            int lo = hi >= 0 ? hex_digit(p[2]) : -1;
-            if (lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            ch = (char)(hi * 16 + lo);
-            p += 2;
-        }
-        if (o + 1 >= size)
-            return -1;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* targets/<dir of name> and the stored file name "<sha256>.<basename>". */
 int fota_target_dir(const struct fota_server *srv, const char *name, char *out, size_t size)
 {
@@ -150,6 +114,7 @@ static void *upload_begin(struct fota_req *req, struct fota_resp *resp)
     struct upload *u = NULL;
     char actor[FOTA_STORE_NAME_MAX + 1];
     char plain[1300];
+    size_t name_len = 0;
     fota_err err;
 
     if (fota_api_auth(req, resp, "deploy", actor) != 0)
@@ -185,8 +150,10 @@ static void *upload_begin(struct fota_req *req, struct fota_resp *resp)
     u->srv = srv;
     u->st = fota_req_store(req);
     snprintf(u->actor, sizeof u->actor, "%s", actor);
-    if (percent_decode(req->path + strlen(IMAGES_PREFIX), u->name, sizeof u->name) != 0 ||
-        !fota_target_path_valid(u->name)) {
+    /* An encoded NUL would cut the name short: refused with the rest. */
+    if (fota_percent_decode(req->path + strlen(IMAGES_PREFIX), u->name, sizeof u->name,
+                            &name_len) != 0 ||
+        name_len != strlen(u->name) || !fota_target_path_valid(u->name)) {
         fota_resp_error(resp, 400, "bad_target",
                         "the target path must be 1 to %d bytes of non-empty components, "
                         "none '.' or '..', with no control characters",

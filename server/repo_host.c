@@ -58,40 +58,6 @@ static int segments_ok(const char *path, size_t len)
     return memchr(path, '\\', len) == NULL && memchr(path, '\0', len) == NULL;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode in into out (at least strlen(in) + 1 bytes). -1 for a
- * malformed escape. *ret_len may include NUL bytes (from %00). */
-static int percent_decode(const char *in, char *out, size_t *ret_len)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; in[i] != '\0'; i++) {
-        if (in[i] != '%') {
-            out[o++] = in[i];
-            continue;
-        }
-        int hi = hex_value(in[i + 1]);
-        int lo = hi >= 0 ? hex_value(in[i + 2]) : -1;
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    *ret_len = o;
-    return 0;
-}
-
 /* Open repo_dir/rel (rel already passed segments_ok) without following any
  * symbolic link below repo_dir. Returns the descriptor or -1 with errno. */
 static int open_beneath(const char *repo_dir, const char *rel)
@@ -257,7 +223,7 @@ void fota_repo_get(struct fota_req *req, struct fota_resp *resp)
         return;
     }
     /* Both forms must be plain relative paths before either is opened. */
-    if (!segments_ok(raw, raw_len) || percent_decode(raw, decoded, &dec_len) != 0 ||
+    if (!segments_ok(raw, raw_len) || fota_percent_decode(raw, decoded, sizeof(decoded), &dec_len) != 0 ||
         !segments_ok(decoded, dec_len)) {
         fota_resp_error(resp, 400, "bad_path", "the path is not a plain file path");
         return;

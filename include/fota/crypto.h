@@ -139,6 +139,9 @@ void fota_hex_encode(const uint8_t *in, size_t len, char *out);
  * FOTA_E_PARSE on odd length, wrong length or a non-hex character. */
 fota_err fota_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_len);
 
+/* The value of one hex digit (either case), -1 for any other character. */
+int fota_hex_value(char c);
+
 /* ---- for signed firmware images (allocation-free paths) --------------- */
 
 /* SHA-256 with caller-owned state: no allocation, usable in a bootloader.
