@@ -344,6 +344,14 @@ fota_err fota_image_verify(fota_image_read_fn read, void *ctx,
     st.sig_err = FOTA_OK;
     st.digest = digest;
 
+    /* A window too small for a header and the smallest trailer holds no
+     * image. Refused before the first read, so that read() is never asked
+     * for bytes outside [0, max_len) (found by fuzz/fuzz_image.c). */
+    if (policy->max_len < FOTA_IMAGE_HEADER_LEN + TRAILER_MIN ||
+        (policy->exact_len != 0 && policy->exact_len < FOTA_IMAGE_HEADER_LEN + TRAILER_MIN)) {
+        result = FOTA_E_LENGTH;
+        goto out;
+    }
     err = read(ctx, 0, scratch, FOTA_IMAGE_HEADER_LEN);
     if (err != FOTA_OK) {
         result = err;

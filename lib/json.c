@@ -68,7 +68,11 @@ fota_err fota_json_parse(const uint8_t *buf, size_t len, size_t max_len,
 
     /* No JSON_DECODE_ANY: the top level must be an object or an array.
      * No JSON_ALLOW_NUL: "\u0000" in a string is refused. jansson checks
-     * UTF-8 and, without JSON_DISABLE_EOF_CHECK, refuses trailing bytes. */
+     * UTF-8 and, without JSON_DISABLE_EOF_CHECK, refuses trailing bytes.
+     * jerr is zeroed first: when an allocation fails early jansson returns
+     * NULL without setting the error code that json_error_code() reads
+     * (valgrind saw the uninitialised byte decide the result). */
+    memset(&jerr, 0, sizeof(jerr));
     value = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (value == NULL) {
         if (json_error_code(&jerr) == json_error_duplicate_key)

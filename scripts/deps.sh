@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the Debian 12 packages fota needs to build and test, and only the
 # missing ones. One line per package says what it is for. Idempotent.
+# With --fuzz, also what `make fuzz` needs (clang and libFuzzer).
 set -eu
 
 # package:why
@@ -21,7 +22,16 @@ python3:the HTTP test server and integration tests
 python3-securesystemslib:an independent TUF signing implementation for interop tests
 python3-cryptography:independent signature checks in the tests (Ed25519, ECDSA)
 time:peak memory figures in the benchmarks (/usr/bin/time)
+valgrind:the unit tests under memcheck in make check (scripts/valgrind.sh)
 "
+# Only for `make fuzz` (scripts/deps.sh --fuzz): libFuzzer comes with clang.
+FUZZ_NEEDS="
+clang:the compiler of the libFuzzer harnesses (make fuzz)
+libclang-rt-dev:libFuzzer and the sanitizer runtimes for clang
+"
+if [ "${1:-}" = "--fuzz" ]; then
+    NEEDS="$NEEDS$FUZZ_NEEDS"
+fi
 
 missing=""
 IFS='

@@ -789,6 +789,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(c);
 }
 
+/* fmt is libmicrohttpd's own format string. */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char text[512];

@@ -701,10 +701,10 @@ static void test_truncated(void **state)
             fail_msg("cut at %zu: %s", cuts[i], fota_strerror(rc));
         }
     }
-    /* exact_len says what the file holds: once the header is in, the
-     * lengths decide (before it, only the reader can tell) */
+    /* exact_len says what the file holds: the lengths decide, before any
+     * read when it cannot even hold a header and the smallest trailer */
     for (size_t i = 0; i < TU_ARRAY_LEN(cuts); i++) {
-        fota_err want = cuts[i] < FOTA_IMAGE_HEADER_LEN ? FOTA_E_IO : FOTA_E_LENGTH;
+        fota_err want = FOTA_E_LENGTH;
 
         if (cuts[i] == 0) {
             continue;   /* exact_len 0 means "not a file" */
@@ -756,6 +756,15 @@ static void test_slot_size(void **state)
     assert_int_equal(m.reads, 1);
     tp.p.max_len = 0;
     assert_int_equal(verify_mem(data, len, &tp.p, 256, NULL, NULL), FOTA_E_LENGTH);
+    /* a window smaller than a header: refused without a read outside it
+     * (fuzz/regressions/image/max-len-below-header.bin) */
+    tp.p.max_len = FOTA_IMAGE_HEADER_LEN - 1;
+    assert_int_equal(verify_mem(data, len, &tp.p, 256, NULL, &m), FOTA_E_LENGTH);
+    assert_int_equal(m.reads, 0);
+    tp.p.max_len = (uint32_t)len;
+    tp.p.exact_len = 36;
+    assert_int_equal(verify_mem(data, len, &tp.p, 256, NULL, &m), FOTA_E_LENGTH);
+    assert_int_equal(m.reads, 0);
     free(data);
 }
 
