@@ -40,6 +40,27 @@ during a device's cycles:
               Range asked for), then zeros without end (at most `cap`
               bytes), no Content-Length, close-delimited: the device must
               stop at the signed length and refuse (length).
+  rogue       a rogue server or mirror that can answer anything
+              (tests/attacks/). Every option is optional:
+              `files` {path: answer} answers GET/HEAD of that exact path
+              (query excluded) itself; an answer is bytes, a file name, or
+              {"status": N, "body": bytes | "file": F | "data_hex": H,
+              "headers": {name: value}}; a 200 body honours Range (206/416).
+              `director` forges the answer to every check-in: a dict of
+              fields of the Director document's "signed" part, set over the
+              genuine answer's (None removes a field; "target" may be a TUF
+              target name, resolved as for downgrade, or a dict {name,
+              length, sha256, version, security_counter}); the nonce is
+              echoed and issued/expires set unless given; signed with
+              `director_key` (a PEM file: an attacker's key) or the proxy's.
+              `checkin` "forward" (default) or "swallow": the check-in is
+              answered here and the server never hears of it (without
+              `director`, answered "stay", signed with the Director key: a
+              compromised Director that says "nothing new" forever).
+              `reports` "forward" (default) or "drop" (answered 204 here).
+              `handler` (in-process only): a callable(method, path, headers,
+              body) returning None (carry on) or (status, [(name, value)],
+              body bytes), asked first for every request.
 
 What passes is recorded: every genuine 200 answer to a check-in (per device)
 and every genuine timestamp.json (per version) for freeze, and one record
@@ -52,6 +73,9 @@ In a test, in-process:
     ... device configured with proxy.url ...
     proxy.set_mode("cut", bytes=400000)
     proxy.records(path_prefix="/repo/targets/")
+    proxy.set_mode("rogue", files={"/repo/metadata/timestamp.json": forged_bytes},
+                   director={"action": "install", "target": "fw/board-a/fw-1.0.0.img"})
+    proxy.set_mode("rogue", checkin="swallow", reports="drop")
     proxy.stop()
 
 Standalone (scripts/demo.sh), with a control endpoint on a second port:
@@ -59,6 +83,7 @@ Standalone (scripts/demo.sh), with a control endpoint on a second port:
     mitm.py serve --upstream URL [--port N] [--port-file F] [--control-port N]
                   [--control-port-file F] [--director-key PEM] [--log]
     mitm.py ctl CONTROL_URL mode '{"mode":"substitute","match":"fw-1.1.0","file":"evil.bin"}'
+    mitm.py ctl CONTROL_URL mode '{"mode":"rogue","files":{"/repo/metadata/2.root.json":"r1.json"}}'
     mitm.py ctl CONTROL_URL mode                 (prints the current mode)
     mitm.py ctl CONTROL_URL records [PATH_PREFIX]
     mitm.py ctl CONTROL_URL reset                (forget the request records)
@@ -70,6 +95,7 @@ with "mode" and its options; answer: the mode now in force), GET /records
 """
 
 import argparse
+import base64
 import datetime
 import hashlib
 import http.client
@@ -86,7 +112,7 @@ import urllib.parse
 
 __all__ = ["Mitm", "MODES"]
 
-MODES = ("pass", "substitute", "downgrade", "freeze", "cut", "slow", "endless")
+MODES = ("pass", "substitute", "downgrade", "freeze", "cut", "slow", "endless", "rogue")
 
 # Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded either way.
 _HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
@@ -95,6 +121,7 @@ _HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
 _TARGETS = "/repo/targets/"
 _TIMESTAMP = "/repo/metadata/timestamp.json"
 _CHECKIN = "/device/v1/checkin"
+_REPORT = "/device/v1/report"
 _MAX_BODY = 64 * 1024 * 1024
 
 
@@ -128,6 +155,43 @@ def _parse_range(value, size):
     if start >= size:
         raise ValueError("range past the end")
     return start, min(end, size - 1)
+
+
+def _token_device(authorization):
+    """The device id (hex) a session token names (docs/device-protocol.md:
+    base64url of device_id[32] || expires[8] || mac[32]), or None."""
+    if not authorization or not authorization.startswith("Bearer "):
+        return None
+    tok = authorization[len("Bearer "):].strip()
+    try:
+        raw = base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4))
+    except (ValueError, TypeError):
+        return None
+    return raw[:32].hex() if len(raw) == 72 else None
+
+
+def _load_answer(value):
+    """(status, [(name, value)], bytes) of a rogue `files` entry."""
+    if isinstance(value, (bytes, bytearray)):
+        return 200, [("Content-Type", "application/octet-stream")], bytes(value)
+    if isinstance(value, str):
+        with open(value, "rb") as f:
+            return 200, [("Content-Type", "application/octet-stream")], f.read()
+    if not isinstance(value, dict):
+        raise ValueError("a files entry is bytes, a file name or an object")
+    if "file" in value:
+        with open(value["file"], "rb") as f:
+            data = f.read()
+    elif "data_hex" in value:
+        data = bytes.fromhex(value["data_hex"])
+    else:
+        data = value.get("body", b"")
+        if isinstance(data, str):
+            data = data.encode()
+    headers = list((value.get("headers") or {}).items())
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "application/octet-stream"))
+    return int(value.get("status", 200)), headers, bytes(data)
 
 
 class _DirectorSigner:
@@ -258,6 +322,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self, mode, opts, path, body, rec):
         m = self.server.mitm
         head = self.command == "HEAD"
+        if mode == "rogue" and self._rogue(opts, path, body, rec):
+            return
         if mode == "substitute" and self.command == "GET":
             return self._substitute(opts, rec)
         if mode == "freeze" and opts.get("timestamp", True) and path == _TIMESTAMP \
@@ -322,6 +388,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _substitute(self, opts, rec):
         data = opts["_bytes"]
         rec["note"] = "substituted %d bytes" % len(data)
+        self._serve_bytes(data, rec)
+
+    def _serve_bytes(self, data, rec, headers=None):
+        """Answer with data as a 200 body (206/416 for a Range; no body for
+        HEAD)."""
+        headers = list(headers or [("Content-Type", "application/octet-stream")])
+        head = self.command == "HEAD"
         try:
             rng = _parse_range(self.headers.get("Range"), len(data))
         except ValueError:
@@ -330,15 +403,110 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if rng is None:
             rec["status"] = 200
-            self._head(200, [("Content-Type", "application/octet-stream")], len(data))
-            self._write(data, rec)
+            self._head(200, headers, len(data))
+            if not head:
+                self._write(data, rec)
             return
         start, end = rng
         rec["status"] = 206
-        self._head(206, [("Content-Type", "application/octet-stream"),
-                         ("Content-Range", "bytes %d-%d/%d" % (start, end, len(data)))],
+        self._head(206, headers + [("Content-Range", "bytes %d-%d/%d" % (start, end, len(data)))],
                    end - start + 1)
-        self._write(data[start:end + 1], rec)
+        if not head:
+            self._write(data[start:end + 1], rec)
+
+    def _answer(self, status, headers, data, rec):
+        rec["status"] = status
+        self._head(status, headers, len(data))
+        if self.command != "HEAD" and data:
+            self._write(data, rec)
+
+    # ---- rogue: a server that answers anything ------------------------------
+
+    def _rogue(self, opts, path, body, rec):
+        """Answer this request as the rogue server; False: not ours (the
+        caller forwards it)."""
+        m = self.server.mitm
+        handler = opts.get("handler")
+        if handler is not None:
+            got = handler(self.command, path, self.headers, body)
+            if got is not None:
+                status, headers, data = got
+                rec["note"] = "handler answered %d" % status
+                self._answer(status, headers, data, rec)
+                return True
+        files = opts.get("_files") or {}
+        if self.command in ("GET", "HEAD") and path in files:
+            status, headers, data = files[path]
+            rec["note"] = "served %d bytes of our own" % len(data)
+            if status == 200:
+                self._serve_bytes(data, rec, headers)
+            else:
+                self._answer(status, headers, data, rec)
+            return True
+        if path == _REPORT and self.command == "POST" and opts.get("reports") == "drop":
+            rec["note"] = "report dropped"
+            self._answer(204, [], b"", rec)
+            return True
+        if path != _CHECKIN or self.command != "POST":
+            return False
+        swallow = opts.get("checkin") == "swallow"
+        if not swallow and opts.get("director") is None:
+            return False
+        try:
+            nonce = json.loads(body)["nonce"]
+        except (ValueError, KeyError, TypeError):
+            nonce = None
+        device = _token_device(self.headers.get("Authorization"))
+        signed = None
+        if not swallow:
+            try:
+                status, headers, data = self._upstream(body)
+            except (OSError, http.client.HTTPException) as e:
+                status, headers, data = 502, [], json.dumps(
+                    {"error": "bad_gateway", "message": str(e)}).encode()
+            if status != 200:
+                rec["note"] = "check-in refused upstream: not forged"
+                self._answer(status, headers, data, rec)
+                return True
+            m.remember_checkin(data)
+            try:
+                signed = json.loads(data)["signed"]
+                device = signed.get("device") or device
+            except (ValueError, KeyError, TypeError):
+                signed = None
+        if signed is None:
+            signed = {"_type": "director", "action": "stay", "device": device,
+                      "spec_version": "1.0"}
+        now = time.time()
+        forged = dict(signed)
+        forged.update({"issued": _iso(now), "expires": _iso(now + 3600), "nonce": nonce})
+        for k, v in (opts.get("director") or {}).items():
+            if v is None:
+                forged.pop(k, None)
+            elif k == "target":
+                t = m.resolve_target(v)
+                forged[k] = {"hashes": {"sha256": t["sha256"]}, "length": t["length"],
+                             "name": t["name"], "security_counter": t["security_counter"],
+                             "version": t["version"]}
+            else:
+                forged[k] = v
+        if forged.get("action") == "stay":
+            forged.pop("target", None)
+            forged.pop("rollout", None)
+        elif forged.get("action") == "install" and "rollout" not in forged:
+            forged["rollout"] = "r-forged"       # an install names its rollout
+        signer = opts.get("_signer") or m.signer
+        if signer is None:
+            rec["note"] = "rogue: no Director key to sign with"
+            self._answer(502, [], b"", rec)
+            return True
+        data = signer.document(forged)
+        rec["note"] = "%s check-in answered: %s%s" % (
+            "swallowed" if swallow else "forwarded", forged.get("action"),
+            (" " + str(forged["target"].get("name"))) if isinstance(forged.get("target"), dict)
+            else "")
+        self._answer(200, [("Content-Type", "application/json")], data, rec)
+        return True
 
     def _forge(self, opts, request_body, device, genuine, rec):
         m = self.server.mitm
@@ -538,6 +706,21 @@ class Mitm:
             if self.signer is None:
                 raise ValueError("downgrade needs the Director key (director_key)")
             opts["target"] = self.resolve_target(opts.get("target"))
+        if mode == "rogue":
+            opts["_files"] = dict((p, _load_answer(v))
+                                  for p, v in (opts.get("files") or {}).items())
+            if opts.get("director_key"):
+                opts["_signer"] = _DirectorSigner(opts["director_key"])
+            if opts.get("checkin", "forward") not in ("forward", "swallow"):
+                raise ValueError('checkin: "forward" or "swallow"')
+            if opts.get("reports", "forward") not in ("forward", "drop"):
+                raise ValueError('reports: "forward" or "drop"')
+            needs_key = opts.get("director") is not None or opts.get("checkin") == "swallow"
+            if needs_key and opts.get("_signer") is None and self.signer is None:
+                raise ValueError("rogue check-in answers need a Director key")
+            if isinstance((opts.get("director") or {}).get("target"), str):
+                opts["director"] = dict(opts["director"])
+                opts["director"]["target"] = self.resolve_target(opts["director"]["target"])
         if mode == "slow" and int(opts.get("rate", 0)) <= 0:
             raise ValueError("slow needs rate > 0 (bytes per second)")
         if mode == "cut" and int(opts.get("bytes", -1)) < 0:
@@ -550,8 +733,22 @@ class Mitm:
             sys.stderr.write("mitm: mode %s %s\n" % (mode, self._describe(mode, opts)))
 
     @staticmethod
-    def _describe(mode, opts):
-        shown = dict((k, v) for k, v in opts.items() if not k.startswith("_"))
+    def _shown(opts):
+        """The options as JSON can show them (files by path, no callables)."""
+        shown = {}
+        for k, v in opts.items():
+            if k.startswith("_"):
+                continue
+            if k == "files":
+                v = sorted(v or {})
+            elif callable(v):
+                v = "<callable>"
+            shown[k] = v
+        return shown
+
+    @classmethod
+    def _describe(cls, mode, opts):
+        shown = cls._shown(opts)
         if mode == "downgrade":
             t = shown.get("target") or {}
             shown["target"] = "%s %s" % (t.get("name"), t.get("version"))
@@ -559,7 +756,7 @@ class Mitm:
 
     def mode_info(self):
         with self._lock:
-            info = dict((k, v) for k, v in self._opts.items() if not k.startswith("_"))
+            info = self._shown(self._opts)
             info["mode"] = self._mode
             if self._mode == "cut":
                 info["cuts_left"] = self._cuts_left
@@ -625,6 +822,12 @@ class Mitm:
             if len(docs) < 64:
                 docs.append(data)
         return device
+
+    def checkins(self, device):
+        """The genuine Director documents recorded for a device, oldest
+        first."""
+        with self._lock:
+            return list(self._checkins.get(device) or [])
 
     def old_checkin(self, device):
         with self._lock:
