@@ -27,7 +27,7 @@ const char fota_config_usage[] =
     "  --listen HOST:PORT            address to listen on (default 127.0.0.1:8080)\n"
     "  --data-dir DIR                fota.db, repo/ and keys/ live here (required)\n"
     "  --tls-cert FILE --tls-key FILE  serve HTTPS with this PEM certificate and key\n"
-    "  --threads N                   worker threads (default 0: one per core)\n"
+    "  --threads N                   worker threads (default 0: two per core)\n"
     "  --event-mode poll|epoll       how the workers wait for sockets (default "
 #if CONFIG_DEFAULT_EPOLL
     "epoll"
@@ -248,7 +248,7 @@ int fota_config_set(struct fota_server_config *cfg, const char *key, const char 
         uint64_t v;
         const char *end;
         if (parse_u64_prefix(value, &v, &end) != 0 || end[0] != '\0' || v > MAX_THREADS)
-            return fail(err, errlen, "threads: '%s' is not a number from 0 (one per core) to %u",
+            return fail(err, errlen, "threads: '%s' is not a number from 0 (two per core) to %u",
                         value, MAX_THREADS);
         cfg->threads = (unsigned)v;
         return 0;

@@ -28,9 +28,10 @@
 #   bench/server/run.sh [BUILD_DIR]           (default: build; nothing is built)
 #
 # Knobs (environment): DEVICES (1000), WRK_THREADS (2), CONNECTIONS (64),
-# DL_CONNECTIONS (16), DURATION (10s), WARMUP (2s), SERVER_THREADS (2, as
-# nginx's worker_processes), IMAGE_BYTES (1048576), ROLLOUT (1: check-ins
-# answered "install" through a rollout; 0: "stay").
+# DL_CONNECTIONS (16), DURATION (10s), WARMUP (2s), SERVER_THREADS (empty:
+# fota-server's default, two per core), NGINX_WORKERS (one per core, nginx's
+# own recommendation: its workers never block), IMAGE_BYTES (1048576),
+# ROLLOUT (1: check-ins answered "install" through a rollout; 0: "stay").
 
 set -euo pipefail
 
@@ -47,7 +48,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 DL_CONNECTIONS=${DL_CONNECTIONS:-16}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
-SERVER_THREADS=${SERVER_THREADS:-2}
+SERVER_THREADS=${SERVER_THREADS:-}        # empty: fota-server's default (two per core)
+NGINX_WORKERS=${NGINX_WORKERS:-$(nproc)}
 IMAGE_BYTES=${IMAGE_BYTES:-1048576}
 ROLLOUT=${ROLLOUT:-1}
 HWID=bench-board
@@ -177,7 +179,7 @@ rm -f probe.bin probe.img payload.bin
 DOC_BYTES=
 if [ "$HAVE_SERVER" = 1 ]; then
     say ""
-    say "== fota-server: repository, init, token, serve ($SERVER_THREADS threads), $DEVICES devices"
+    say "== fota-server: repository, init, token, serve (${SERVER_THREADS:-default} threads), $DEVICES devices"
     for k in root targets snapshot timestamp director; do
         "$BIN/fota" key new --type ed25519 --out "keys/$k.key" >/dev/null
     done
@@ -200,7 +202,7 @@ if [ "$HAVE_SERVER" = 1 ]; then
 
     FOTA_PORT=$(free_port)
     "$BIN/fota-server" serve --data-dir "$DATA" --listen "127.0.0.1:$FOTA_PORT" \
-        --threads "$SERVER_THREADS" "${ONLINE_KEYS[@]}" 2>server.log &
+        ${SERVER_THREADS:+--threads "$SERVER_THREADS"} "${ONLINE_KEYS[@]}" 2>server.log &
     SERVER_PID=$!
     wait_port "$FOTA_PORT" "$SERVER_PID" fota-server
 
@@ -229,7 +231,7 @@ fi
 
 # ---- nginx ------------------------------------------------------------------
 NGINX_PORT=$(free_port)
-sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@WORKERS@#$SERVER_THREADS#g" \
+sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@WORKERS@#$NGINX_WORKERS#g" \
     -e "s#@USER@#$(id -un) $(id -gn)#g" "$HERE/nginx.conf.in" >nginx.conf
 "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" 2>>nginx-error.log &
 NGINX_PID=$!
