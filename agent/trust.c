@@ -159,41 +159,16 @@ void agent_trust_free(struct fota_agent *a, fota_tuf_client *client)
 fota_err agent_target_url(struct fota_agent *a, const struct fota_tuf_target *t, int consistent,
                           char **ret_url)
 {
-    const char *slash = strrchr(t->path, '/');
-    size_t dir_len = slash != NULL ? (size_t)(slash - t->path) + 1 : 0;
-    char *hashed = NULL, *enc = NULL, *url = NULL;
-    fota_err err = FOTA_E_NOMEM;
-    size_t len;
+    char *base;
+    size_t len = strlen(a->server) + sizeof "/repo/targets/";
+    fota_err err;
 
-    /* Consistent snapshots: <dir/>HASH.<basename>, HASH the first hash the
-     * metadata lists (as fota-tuf-client and the server's layout do). */
-    if (consistent) {
-        const char *hex = t->hashes[0].hex;
-        const char *base = t->path + dir_len;
-
-        len = dir_len + strlen(hex) + 1 + strlen(base) + 1;
-        hashed = malloc(len);
-        if (hashed == NULL)
-            goto out;
-        snprintf(hashed, len, "%.*s%s.%s", (int)dir_len, t->path, hex, base);
-        err = fota_posix_url_path(hashed, &enc);
-    } else {
-        err = fota_posix_url_path(t->path, &enc);
-    }
-    if (err != FOTA_OK)
-        goto out;
-    len = strlen(a->server) + sizeof "/repo/targets/" + strlen(enc);
-    url = malloc(len);
-    if (url == NULL) {
-        err = FOTA_E_NOMEM;
-        goto out;
-    }
-    snprintf(url, len, "%s/repo/targets/%s", a->server, enc);
-    *ret_url = url;
-    err = FOTA_OK;
-out:
-    free(hashed);
-    free(enc);
+    base = malloc(len);
+    if (base == NULL)
+        return FOTA_E_NOMEM;
+    snprintf(base, len, "%s/repo/targets/", a->server);
+    err = fota_posix_target_url(base, t, consistent, ret_url);
+    free(base);
     return err;
 }
 

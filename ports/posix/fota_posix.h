@@ -256,6 +256,14 @@ void fota_posix_tuf_cleanup(struct fota_posix_tuf *t);
 
 /* The log callback alone, for programs that build their own port: ctx is a
  * struct fota_posix_tuf (only log_prefix and verbose are read). */
+/* The URL of a trusted target under base (which ends in "/", e.g.
+ * "http://host/repo/targets/"): <dir/>HASH.<basename> with consistent
+ * snapshots (HASH: the first hash the metadata lists, as written there),
+ * else the plain path; percent-encoded as fota_posix_url_path does.
+ * *ret_url is malloc'ed. */
+fota_err fota_posix_target_url(const char *base, const struct fota_tuf_target *target,
+                               int consistent, char **ret_url);
+
 void fota_posix_log_stderr(void *ctx, enum fota_tuf_log_level level, const char *line);
 
 #endif

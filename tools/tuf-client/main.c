@@ -405,50 +405,6 @@ static fota_err download_sink_feed(void *ctx, const uint8_t *data, size_t len)
     return fota_posix_atomic_write(&s->file, data, len);
 }
 
-/* The URL of target under base (which ends in "/"): <dir/>HASH.<basename>
- * with consistent snapshots (HASH: the first hash the metadata lists, as
- * written there), else the plain path. */
-static fota_err target_url(const char *base, const struct fota_tuf_target *target,
-                           int consistent, char **ret_url)
-{
-    const char *slash = strrchr(target->path, '/');
-    size_t dir_len = slash != NULL ? (size_t)(slash - target->path) + 1 : 0;
-    char *hashed = NULL, *enc = NULL, *url = NULL;
-    fota_err err = FOTA_E_NOMEM;
-    size_t len;
-
-    if (consistent) {
-        const char *hex = target->hashes[0].hex;
-        const char *basename = target->path + dir_len;
-
-        len = dir_len + strlen(hex) + 1 + strlen(basename) + 1;
-        hashed = malloc(len);
-        if (hashed == NULL)
-            goto out;
-        snprintf(hashed, len, "%.*s%s.%s", (int)dir_len, target->path, hex, basename);
-        err = fota_posix_url_path(hashed, &enc);
-    } else {
-        err = fota_posix_url_path(target->path, &enc);
-    }
-    if (err != FOTA_OK)
-        goto out;
-    /* Appended as it is, even when the path starts with "/": a repository
-     * serves the target at base + path, as other TUF clients ask for it. */
-    len = strlen(base) + strlen(enc) + 1;
-    url = malloc(len);
-    if (url == NULL) {
-        err = FOTA_E_NOMEM;
-        goto out;
-    }
-    snprintf(url, len, "%s%s", base, enc);
-    *ret_url = url;
-    err = FOTA_OK;
-out:
-    free(hashed);
-    free(enc);
-    return err;
-}
-
 /* Download one target into o->target_dir. On failure, prints the final
  * error line. */
 static fota_err download_one(struct fota_posix_tuf *t, fota_tuf_client *client,
@@ -498,7 +454,7 @@ static fota_err download_one(struct fota_posix_tuf *t, fota_tuf_client *client,
         }
     }
 
-    err = target_url(base, &target, fota_tuf_consistent_snapshot(client), &url);
+    err = fota_posix_target_url(base, &target, fota_tuf_consistent_snapshot(client), &url);
     if (err != FOTA_OK) {
         fail_msg("download failed: %s: %s: cannot build its URL", fota_strerror(err), path);
         return err;
