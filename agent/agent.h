@@ -25,6 +25,9 @@
  *                     {"target","version","sha256","slot","rollout",
  *                      "stage":"installed|confirmed|rolled_back","reason",
  *                      "rebooted_reported"} (docs/agent.md, "Files")
+ *   refusal.json     the last refusal report until a signed Director document's
+ *                     "reports" seq shows the server stored it (then removed):
+ *                     {"reason","target","version","detail","seq"}
  *
  * One cycle (fota_agent_cycle):
  *   1. after a boot: if install.json exists, settle it: the new image on trial

@@ -167,6 +167,22 @@ const char *agent_enrolment_name(enum agent_enrolment e);
 fota_err agent_download_load(struct fota_agent *a, struct agent_download *ret);
 fota_err agent_download_store(struct fota_agent *a, const struct agent_download *d);
 fota_err agent_install_load(struct fota_agent *a, struct agent_install *ret);
+
+/* refusal.json: the last refusal until the server's signed Director document
+ * says it stored that report (its "reports" seq reached ours). seq 0: the
+ * report was never sent. */
+struct agent_refusal {
+    char reason[64];
+    char target[FOTA_DIRECTOR_TARGET_NAME_MAX + 1];   /* "" when none */
+    char version[FOTA_AGENT_VERSION_MAX + 1];         /* "" when none */
+    char detail[256];
+    int64_t seq;
+};
+fota_err agent_refusal_load(struct fota_agent *a, struct agent_refusal *ret);
+fota_err agent_refusal_store(struct fota_agent *a, const struct agent_refusal *r);
+/* After a verified Director document: forget the refusal when reports
+ * covers it, else send it again. */
+void agent_refusal_settle(struct fota_agent *a, uint64_t reports);
 fota_err agent_install_store(struct fota_agent *a, const struct agent_install *in);
 const char *agent_stage_name(enum agent_stage s);
 

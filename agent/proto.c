@@ -488,6 +488,7 @@ fota_err agent_checkin(struct fota_agent *a, const struct agent_view *v, const j
         agent_outcome(a, FOTA_AGENT_ERROR, err, "cannot store state.json");
         return err;
     }
+    agent_refusal_settle(a, d.reports);
     if (d.action == FOTA_DIRECTOR_INSTALL)
         agent_log(a, FOTA_AGENT_LOG_INFO, "checkin",
                   "checkin action=install target=%s version=%s rollout=%s running=%s",
@@ -574,6 +575,21 @@ fota_err agent_report(struct fota_agent *a, const char *event, const char *targe
     return FOTA_OK;
 }
 
+/* Send the "failed" report of a refusal and keep it in refusal.json with
+ * the seq it went out with (0 when it could not be sent at all). */
+static void send_refusal(struct fota_agent *a, struct agent_refusal *r)
+{
+    int64_t before = a->st.seq;
+
+    r->seq = 0;
+    agent_refusal_store(a, r);       /* kept even if the report below dies */
+    agent_report(a, "failed", r->target[0] != '\0' ? r->target : NULL,
+                 r->version[0] != '\0' ? r->version : NULL, r->reason, r->detail);
+    if (a->st.seq != before)
+        r->seq = a->st.seq;
+    agent_refusal_store(a, r);
+}
+
 void agent_refuse(struct fota_agent *a, fota_err reason, const char *target, const char *version,
                   const char *fmt, ...)
 {
@@ -586,8 +602,35 @@ void agent_refuse(struct fota_agent *a, fota_err reason, const char *target, con
     agent_log(a, FOTA_AGENT_LOG_WARN, "refused", "refused reason=%s%s%s detail=\"%s\"",
               fota_strerror(reason), target != NULL ? " target=" : "",
               target != NULL ? target : "", detail);
-    /* The server keeps the reason; a report that does not get through is
-     * only logged: the refusal stands either way. */
-    agent_report(a, "failed", target, version, fota_strerror(reason), detail);
+    /* The refusal stands whatever happens to the report. The report is
+     * kept in refusal.json until a signed Director document shows that the
+     * server stored it: an attacker on the path may swallow it. */
+    {
+        struct agent_refusal r;
+
+        memset(&r, 0, sizeof r);
+        snprintf(r.reason, sizeof r.reason, "%s", fota_strerror(reason));
+        snprintf(r.target, sizeof r.target, "%s", target != NULL ? target : "");
+        snprintf(r.version, sizeof r.version, "%s", version != NULL ? version : "");
+        snprintf(r.detail, sizeof r.detail, "%s", detail);
+        send_refusal(a, &r);
+    }
     agent_outcome(a, FOTA_AGENT_REFUSED, reason, "%s", detail);
+}
+
+void agent_refusal_settle(struct fota_agent *a, uint64_t reports)
+{
+    struct agent_refusal r;
+
+    if (agent_refusal_load(a, &r) != FOTA_OK)
+        return;              /* none (or unreadable: nothing to re-send) */
+    if (r.seq > 0 && reports >= (uint64_t)r.seq) {
+        agent_remove_file(a, "refusal.json");
+        return;
+    }
+    agent_log(a, FOTA_AGENT_LOG_WARN, "report",
+              "report event=failed reason=%s detail=\"the server has not stored it (its last "
+              "report is seq %llu, ours %lld): sending it again\"",
+              r.reason, (unsigned long long)reports, (long long)r.seq);
+    send_refusal(a, &r);
 }

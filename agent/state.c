@@ -429,3 +429,44 @@ fota_err agent_install_store(struct fota_agent *a, const struct agent_install *i
     }
     return write_json(a, INSTALL_FILE, o);
 }
+
+#define REFUSAL_FILE "refusal.json"
+
+static void copy_field(char *dst, size_t cap, const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+
+    snprintf(dst, cap, "%s", v != NULL ? v : "");
+}
+
+fota_err agent_refusal_load(struct fota_agent *a, struct agent_refusal *ret)
+{
+    struct agent_refusal r;
+    json_t *o = NULL;
+    fota_err err;
+
+    err = read_json(a, REFUSAL_FILE, &o);
+    if (err != FOTA_OK)
+        return err;
+    memset(&r, 0, sizeof r);
+    if (!get_count(o, "seq", INT64_MAX, &r.seq) ||
+        !json_is_string(json_object_get(o, "reason"))) {
+        json_decref(o);
+        return FOTA_E_PARSE;
+    }
+    copy_field(r.reason, sizeof r.reason, o, "reason");
+    copy_field(r.target, sizeof r.target, o, "target");
+    copy_field(r.version, sizeof r.version, o, "version");
+    copy_field(r.detail, sizeof r.detail, o, "detail");
+    json_decref(o);
+    *ret = r;
+    return FOTA_OK;
+}
+
+fota_err agent_refusal_store(struct fota_agent *a, const struct agent_refusal *r)
+{
+    return write_json(a, REFUSAL_FILE,
+                      json_pack("{s:s,s:s,s:s,s:s,s:I}", "reason", r->reason, "target", r->target,
+                                "version", r->version, "detail", r->detail, "seq",
+                                (json_int_t)r->seq));
+}

@@ -221,12 +221,13 @@ fota_err fota_director_verify(const uint8_t *doc, size_t len, const json_t *keys
                               struct fota_director_decision *ret)
 {
     static const char *const envelope_members[] = {"signatures", "signed", NULL};
-    static const char *const stay_members[] = {"_type",  "action", "device",       "expires",
-                                               "issued", "nonce",  "spec_version", NULL};
-    static const char *const install_members[] = {"_type",   "action",       "device",
-                                                  "expires", "issued",       "nonce",
-                                                  "rollout", "spec_version", "target",
-                                                  NULL};
+    static const char *const stay_members[] = {"_type",   "action", "device",
+                                               "expires", "issued", "nonce",
+                                               "reports", "spec_version", NULL};
+    static const char *const install_members[] = {"_type",   "action",  "device",
+                                                  "expires", "issued",  "nonce",
+                                                  "reports", "rollout", "spec_version",
+                                                  "target",  NULL};
     struct fota_director_decision d;
     json_t *env = NULL;
     const json_t *sig;
@@ -300,8 +301,14 @@ fota_err fota_director_verify(const uint8_t *doc, size_t len, const json_t *keys
         goto out;
     }
 
-    /* 7. The instruction, and nothing else. */
+    /* 7. The seq of the last report the server stored (so the device can
+     * send again a report that never arrived), then the instruction, and
+     * nothing else. */
     err = FOTA_E_PARSE;
+    v = json_object_get(sig, "reports");
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        goto out;
+    d.reports = (uint64_t)json_integer_value(v);
     v = json_object_get(sig, "action");
     if (!json_is_string(v))
         goto out;

@@ -829,6 +829,7 @@ void fota_dev_checkin(struct fota_req *req, struct fota_resp *resp)
     doc.nonce = b.nonce;
     doc.issued = now;
     doc.expires = now + srv->cfg.director_expiry_s;
+    doc.reports = job.device.report_seq > 0 ? (uint64_t)job.device.report_seq : 0;
     if (job.action == FOTA_ROLLOUT_INSTALL) {
         copy_target(&job.target, &dt);
         doc.target = &dt;

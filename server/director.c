@@ -111,6 +111,8 @@ static void write_signed(struct wbuf *w, const struct fota_director_doc *doc)
     put_time(w, doc->issued);
     put_lit(w, ",\"nonce\":");
     put_str(w, doc->nonce, FOTA_DIRECTOR_SHORT_MAX);
+    put_lit(w, ",\"reports\":");
+    put_u64(w, doc->reports);
     if (t != NULL) {
         put_lit(w, ",\"rollout\":");
         put_str(w, t->rollout, FOTA_DIRECTOR_SHORT_MAX);

@@ -44,6 +44,7 @@ struct fota_director_doc {
     const char *device_id;               /* 64 hex characters */
     const char *nonce;                   /* as the device sent it (already validated) */
     int64_t issued, expires;             /* seconds since the epoch */
+    uint64_t reports;                    /* seq of the device's last stored report */
     const struct fota_director_target *target;   /* NULL: "stay" */
 };
 

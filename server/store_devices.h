@@ -48,6 +48,7 @@ struct fota_store_device {
     int64_t updated;            /* last status change */
     int64_t last_seen;          /* last accepted request of any kind */
     int64_t last_fresh;         /* last answered check-in (freshness) */
+    int64_t report_seq;         /* seq of the last stored report (0: none) */
     /* JSON text, malloc'ed, owned by the struct (free with
      * fota_store_device_clear); NULL when the function says it does not
      * fill them. */
@@ -129,7 +130,8 @@ enum fota_store_err fota_store_device_checkin(struct fota_store *st,
 
 /*
  * Reports: accept seq only if the device is ACCEPTED and seq is higher than
- * the stored seq; store it and last_seen = now (one statement).
+ * the stored seq; store it as seq and report_seq, and last_seen = now (one
+ * statement).
  * Returns OK, NOT_FOUND, STATE, CONFLICT (replay), INVALID, BUSY, ERROR.
  */
 enum fota_store_err fota_store_device_seq(struct fota_store *st, const char *id,

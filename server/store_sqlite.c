@@ -152,6 +152,11 @@ static const char *const migrations[] = {
      * (written in chunks, so that a rollout of millions of devices never
      * holds the write lock for long): ready = 0 while being created. */
     "ALTER TABLE rollouts ADD COLUMN ready INTEGER NOT NULL DEFAULT 1;",
+
+    /* 3: the seq of the device's last stored report, echoed in the signed
+     * Director document so the device knows its reports arrived (a
+     * refusal report an attacker swallowed is sent again). */
+    "ALTER TABLE devices ADD COLUMN report_seq BIGINT NOT NULL DEFAULT 0;",
 };
 
 #define MIGRATION_COUNT ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

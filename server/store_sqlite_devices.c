@@ -57,7 +57,7 @@ void fota_store_device_list_free(struct fota_store_device *items, size_t n)
 
 /* Columns 0..11 are the fixed fields; 12..14 the JSON ones. */
 #define DEVICE_COLS "id, hardware_id, version, status, security_counter, stored_counter, " \
-                    "session_counter, seq, created, updated, last_seen, last_fresh"
+                    "session_counter, seq, created, updated, last_seen, last_fresh, report_seq"
 #define DEVICE_FULL_COLS DEVICE_COLS ", key_json, slots_json, tags_json"
 
 static enum fota_store_err read_device_fixed(sqlite3_stmt *stmt, struct fota_store_device *d)
@@ -78,13 +78,14 @@ static enum fota_store_err read_device_fixed(sqlite3_stmt *stmt, struct fota_sto
     d->updated = sqlite3_column_int64(stmt, 9);
     d->last_seen = sqlite3_column_int64(stmt, 10);
     d->last_fresh = sqlite3_column_int64(stmt, 11);
+    d->report_seq = sqlite3_column_int64(stmt, 12);
     d->key_json = NULL;
     d->slots_json = NULL;
     d->tags_json = NULL;
     return FOTA_STORE_OK;
 }
 
-/* Fixed fields plus the JSON columns 12..14 (NULL columns stay NULL). */
+/* Fixed fields plus the JSON columns 13..15 (NULL columns stay NULL). */
 static enum fota_store_err read_device_full(sqlite3_stmt *stmt, struct fota_store_device *d)
 {
     enum fota_store_err err = read_device_fixed(stmt, d);
@@ -92,9 +93,9 @@ static enum fota_store_err read_device_full(sqlite3_stmt *stmt, struct fota_stor
 
     if (err != FOTA_STORE_OK)
         return err;
-    d->key_json = store_col_dup(stmt, 12, &oom);
-    d->slots_json = store_col_dup(stmt, 13, &oom);
-    d->tags_json = store_col_dup(stmt, 14, &oom);
+    d->key_json = store_col_dup(stmt, 13, &oom);
+    d->slots_json = store_col_dup(stmt, 14, &oom);
+    d->tags_json = store_col_dup(stmt, 15, &oom);
     if (oom) {
         fota_store_device_clear(d);
         return FOTA_STORE_ERROR;
@@ -384,7 +385,7 @@ enum fota_store_err fota_store_device_checkin(struct fota_store *st,
 enum fota_store_err fota_store_device_seq(struct fota_store *st, const char *id,
                                           int64_t seq, int64_t now)
 {
-    return raise_counter(st, "UPDATE devices SET seq = ?2, last_seen = ?3 "
+    return raise_counter(st, "UPDATE devices SET seq = ?2, report_seq = ?2, last_seen = ?3 "
                              "WHERE id = ?1 AND status = 'accepted' AND seq < ?2",
                          id, seq, now);
 }

@@ -37,6 +37,7 @@ enum fota_director_action {
 struct fota_director_decision {
     enum fota_director_action action;
     int64_t issued, expires;                         /* seconds since the epoch */
+    uint64_t reports;                                /* seq of the last report the server stored */
     /* Only for FOTA_DIRECTOR_INSTALL: */
     char target[FOTA_DIRECTOR_TARGET_NAME_MAX + 1];  /* TUF target path */
     uint64_t length;
@@ -66,7 +67,8 @@ fota_err fota_director_keys_parse(const uint8_t *buf, size_t len, json_t **ret_k
  *  5. `nonce` equals nonce, compared in constant time (FOTA_E_NONCE);
  *  6. `issued`/`expires` well-formed; when now > 0, expires > now
  *     (FOTA_E_EXPIRED) — now == 0 means "no clock": the nonce is the proof;
- *  7. `action` "stay" (no `target`, no `rollout`) or "install" with
+ *  7. `reports`, an integer >= 0: the seq of the device's last report the
+ *     server stored; then `action` "stay" (no `target`, no `rollout`) or "install" with
  *     `rollout` and `target` {name, length, hashes.sha256 (64 lower-case
  *     hex), version, security_counter}; unknown fields anywhere in `signed`
  *     refused; strings within the caps above (FOTA_E_PARSE).

@@ -127,19 +127,14 @@ class SubstitutionTest(AttackCase):
         self.proxy.set_mode("substitute", match="fw-1.1.0.img", file=older)
         self.refused(dev, since, "version-mismatch", "image header", downloaded=0)
 
-    @unittest.expectedFailure
     def test_refusal_report_dropped_by_the_attacker(self):
-        """KNOWN GAP (reported; needs an agent contract change): a man in
-        the middle that substitutes the image AND swallows the device's
-        reports (answers them 204 itself). The device refuses the image
-        (1) and keeps running 1.0.0 (2), but its "failed" report is sent
-        once and never again: fota-agent keeps no record of an unreported
-        refusal (docs/agent.md: "a report that does not get through is only
-        logged"). Once the path is honest the next cycle installs the
-        genuine 1.1.0 and the server never hears that an attack happened,
-        so (3) fails. Expected to pass once the agent stores a refusal
-        until the server has acknowledged it (as install.json does for
-        installs)."""
+        """A man in the middle that substitutes the image AND swallows the
+        device's reports (answers them 204 itself). The device refuses the
+        image (1) and keeps running 1.0.0 (2). Its "failed" report stays in
+        refusal.json until a Director document signed by the server shows
+        the report stored (the document's "reports" seq): once the path is
+        honest, the next check-in's document does not cover it, the agent
+        sends it again and the server learns of the attack (3)."""
         dev, since = self.device("report-dropped")
         self.proxy.set_mode("rogue", reports="drop", files={
             self.env.target_path("fw/board-a/fw-1.1.0.img"): self.evil_bytes})

@@ -581,7 +581,8 @@ class CheckinTest(DeviceTestCase):
         s = self.check_director(dev, req, hdrs, payload)
         self.assertEqual(s["action"], "stay")
         self.assertEqual(sorted(s), ["_type", "action", "device", "expires", "issued", "nonce",
-                                     "spec_version"])
+                                     "reports", "spec_version"])
+        self.assertEqual(s["reports"], 0)       # no report stored yet
         row = self.server.device_row(dev.id)
         self.assertEqual(row["seq"], dev.seq)
         self.assertGreater(row["last_fresh"], 0)
@@ -590,6 +591,14 @@ class CheckinTest(DeviceTestCase):
         req = dev.checkin_body(nonce=os.urandom(32).hex().upper())
         _, hdrs, payload = self.checkin(dev, req)
         self.check_director(dev, req, hdrs, payload)
+        # The signed "reports" names the seq of the last stored report, so a
+        # device knows its reports arrived (check-ins do not move it).
+        seq = dev.next_seq()
+        self.report(dev, {"seq": seq, "event": "failed", "reason": "hash-mismatch"})
+        for _ in range(2):
+            req = dev.checkin_body()
+            _, hdrs, payload = self.checkin(dev, req)
+            self.assertEqual(self.check_director(dev, req, hdrs, payload)["reports"], seq)
 
     def test_reported_version_is_the_truth(self):
         dev = self.ready()

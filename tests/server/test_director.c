@@ -69,6 +69,7 @@ static char *reference_doc(const struct fota_server_key *k, const struct fota_di
     json_object_set_new(sig, "nonce", json_string(doc->nonce));
     json_object_set_new(sig, "issued", time_json(doc->issued));
     json_object_set_new(sig, "expires", time_json(doc->expires));
+    json_object_set_new(sig, "reports", json_integer((json_int_t)doc->reports));
     if (doc->target == NULL) {
         json_object_set_new(sig, "action", json_string("stay"));
     } else {
@@ -144,7 +145,7 @@ static void check_equal_to_reference(const struct fota_director_doc *doc)
 
 static void test_stay_matches_reference(void **state)
 {
-    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, NULL };
+    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, 0, NULL };
 
     (void)state;
     check_equal_to_reference(&doc);
@@ -152,7 +153,7 @@ static void test_stay_matches_reference(void **state)
 
 static void test_install_matches_reference(void **state)
 {
-    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, &sample_target };
+    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, 7, &sample_target };
 
     (void)state;
     check_equal_to_reference(&doc);
@@ -161,7 +162,7 @@ static void test_install_matches_reference(void **state)
 static void test_escaping_matches_reference(void **state)
 {
     struct fota_director_target t = sample_target;
-    struct fota_director_doc doc = { DEVICE_ID, NONCE, 0, 253402300799, &t };
+    struct fota_director_doc doc = { DEVICE_ID, NONCE, 0, 253402300799, (uint64_t)INT64_MAX, &t };
 
     (void)state;
     t.name = "odd \"name\" with \\ back\\slash and UTF-8 \xc3\xa9";
@@ -175,7 +176,7 @@ static void test_escaping_matches_reference(void **state)
 static void test_ecdsa_verifies(void **state)
 {
     struct fota_server_key k;
-    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, &sample_target };
+    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, 7, &sample_target };
     char *buf = NULL;
     size_t len = 0;
 
@@ -194,7 +195,7 @@ static void test_refusals(void **state)
     struct fota_server_key k;
     struct fota_server_key nokey;
     struct fota_director_target t = sample_target;
-    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, &t };
+    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, 3, &t };
     char long_name[FOTA_DIRECTOR_NAME_MAX + 2];
     char *buf = (char *)&doc;            /* must stay untouched */
     size_t len = 77;
@@ -234,8 +235,8 @@ static void test_refusals(void **state)
 static void test_device_verifies_server_doc(void **state)
 {
     struct fota_server_key k;
-    struct fota_director_doc stay = { DEVICE_ID, NONCE, 1800000000, 1800003600, NULL };
-    struct fota_director_doc install = { DEVICE_ID, NONCE, 1800000000, 1800003600,
+    struct fota_director_doc stay = { DEVICE_ID, NONCE, 1800000000, 1800003600, 0, NULL };
+    struct fota_director_doc install = { DEVICE_ID, NONCE, 1800000000, 1800003600, 12,
                                          &sample_target };
     json_t *ks_json;
     json_t *keyset = NULL;
@@ -264,6 +265,7 @@ static void test_device_verifies_server_doc(void **state)
                                               1800000001, &d),
                          FOTA_OK);
         assert_int_equal(d.action, FOTA_DIRECTOR_STAY);
+        assert_int_equal(d.reports, 0);
         assert_int_equal(d.issued, 1800000000);
         assert_int_equal(d.expires, 1800003600);
         free(buf);
@@ -306,7 +308,7 @@ static double now_s(void)
 static void test_bench(void **state)
 {
     struct fota_server_key k;
-    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, &sample_target };
+    struct fota_director_doc doc = { DEVICE_ID, NONCE, 1800000000, 1800003600, 7, &sample_target };
     const char *env = getenv("FOTA_DIRECTOR_BENCH");
     uint8_t secret[32] = { 1 };
     char token[FOTA_SESSION_TOKEN_LEN + 1];

@@ -476,7 +476,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 signed = None
         if signed is None:
             signed = {"_type": "director", "action": "stay", "device": device,
-                      "spec_version": "1.0"}
+                      "reports": 0, "spec_version": "1.0"}
         now = time.time()
         forged = dict(signed)
         forged.update({"issued": _iso(now), "expires": _iso(now + 3600), "nonce": nonce})
@@ -523,10 +523,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             rollout = json.loads(genuine)["signed"].get("rollout") or "r-forged"
         except (ValueError, KeyError, TypeError, AttributeError):
             rollout = "r-forged"
+        try:
+            reports = int(json.loads(genuine)["signed"].get("reports", 0))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            reports = 0
         now = time.time()
         signed = {"_type": "director", "action": "install", "device": device,
                   "expires": _iso(now + 3600), "issued": _iso(now), "nonce": nonce,
-                  "rollout": rollout, "spec_version": "1.0",
+                  "reports": reports, "rollout": rollout, "spec_version": "1.0",
                   "target": {"hashes": {"sha256": target["sha256"]},
                              "length": target["length"], "name": target["name"],
                              "security_counter": target["security_counter"],

@@ -115,9 +115,10 @@ static json_t *time_json(int64_t t)
 
 static json_t *signed_stay(void)
 {
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s}", "_type", "director", "action", "stay",
+    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:I,s:s}", "_type", "director", "action", "stay",
                      "device", DEVICE_ID, "expires", time_json(EXPIRES), "issued",
-                     time_json(ISSUED), "nonce", NONCE, "spec_version", "1.0");
+                     time_json(ISSUED), "nonce", NONCE, "reports", (json_int_t)41,
+                     "spec_version", "1.0");
 }
 
 static json_t *signed_install(void)
@@ -202,6 +203,7 @@ static void test_stay_ok(void **state)
     assert_int_equal(d.expires, EXPIRES);
     assert_string_equal(d.target, "");
     assert_int_equal(d.length, 0);
+    assert_int_equal(d.reports, 41);
 }
 
 static void test_install_ok(void **state)
@@ -221,6 +223,7 @@ static void test_install_ok(void **state)
     assert_string_equal(d.version, "1.1.0");
     assert_int_equal(d.security_counter, 2);
     assert_string_equal(d.rollout, "r-17");
+    assert_int_equal(d.reports, 41);
 }
 
 /* Strings at their caps pass; one byte more does not. */
@@ -455,6 +458,15 @@ static void test_shape(void **state)
     s = signed_install();
     json_object_set_new(s, "target", json_string(TARGET));
     expect(s, 0, FOTA_E_PARSE, "target not an object");
+    s = signed_stay();
+    json_object_del(s, "reports");
+    expect(s, 0, FOTA_E_PARSE, "no reports");
+    s = signed_stay();
+    json_object_set_new(s, "reports", json_integer(-1));
+    expect(s, 0, FOTA_E_PARSE, "negative reports");
+    s = signed_install();
+    json_object_set_new(s, "reports", json_string("41"));
+    expect(s, 0, FOTA_E_PARSE, "reports not an integer");
 }
 
 static void test_target_fields(void **state)
