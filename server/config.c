@@ -14,7 +14,6 @@
 
 /* Default event mode: see docs/server.md, "Event mode" for the measurement
  * behind it. */
-#define CONFIG_DEFAULT_EPOLL 0
 
 #define MAX_THREADS 1024u
 #define MAX_BODY_CAP (64ull * 1024 * 1024)       /* JSON bodies are small */
@@ -28,13 +27,8 @@ const char fota_config_usage[] =
     "  --data-dir DIR                fota.db, repo/ and keys/ live here (required)\n"
     "  --tls-cert FILE --tls-key FILE  serve HTTPS with this PEM certificate and key\n"
     "  --threads N                   worker threads (default 0: two per core)\n"
-    "  --event-mode poll|epoll       how the workers wait for sockets (default "
-#if CONFIG_DEFAULT_EPOLL
-    "epoll"
-#else
-    "poll"
-#endif
-    ")\n"
+    "  --event-mode MODE             poll or epoll (a pool of --threads workers), or\n"
+    "                                thread-per-connection (default poll)\n"
     "  --snapshot-key FILE           PEM private keys of the online roles (default\n"
     "  --timestamp-key FILE            DIR/keys/<role>.pem when that file exists)\n"
     "  --director-key FILE\n"
@@ -74,7 +68,7 @@ void fota_config_defaults(struct fota_server_config *cfg)
     snprintf(cfg->listen_addr, sizeof(cfg->listen_addr), "127.0.0.1");
     cfg->listen_port = 8080;
     cfg->threads = 0;
-    cfg->use_epoll = CONFIG_DEFAULT_EPOLL;
+    cfg->event_mode = FOTA_EVENT_POLL;
     cfg->timestamp_expiry_s = 86400;
     cfg->timestamp_renew_before_s = 21600;
     cfg->snapshot_expiry_s = 7 * 86400;
@@ -255,11 +249,14 @@ int fota_config_set(struct fota_server_config *cfg, const char *key, const char 
     }
     if (strcmp(key, "event_mode") == 0) {
         if (strcmp(value, "poll") == 0)
-            cfg->use_epoll = 0;
+            cfg->event_mode = FOTA_EVENT_POLL;
         else if (strcmp(value, "epoll") == 0)
-            cfg->use_epoll = 1;
+            cfg->event_mode = FOTA_EVENT_EPOLL;
+        else if (strcmp(value, "thread-per-connection") == 0)
+            cfg->event_mode = FOTA_EVENT_THREAD_PER_CONNECTION;
         else
-            return fail(err, errlen, "event_mode: '%s' is neither poll nor epoll", value);
+            return fail(err, errlen,
+                        "event_mode: '%s' is not poll, epoll or thread-per-connection", value);
         return 0;
     }
     if (strcmp(key, "timestamp_expiry") == 0)

@@ -811,6 +811,16 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
  * core a core idles during each batch; on the 2-core reference machine
  * (bench/server/run.sh, 2026-11-24) 2 threads gave 9,454-10,084 check-ins/s
  * and 4 threads 10,617-11,231/s, p99 ~22 ms either way. */
+static const char *event_mode_name(enum fota_event_mode mode)
+{
+    switch (mode) {
+    case FOTA_EVENT_POLL: return "poll";
+    case FOTA_EVENT_EPOLL: return "epoll";
+    case FOTA_EVENT_THREAD_PER_CONNECTION: return "thread-per-connection";
+    }
+    return "unknown";
+}
+
 static unsigned pool_size(const struct fota_server_config *cfg)
 {
     long n;
@@ -860,7 +870,9 @@ int fota_http_start(struct fota_server *srv, struct fota_http **ret_http)
     char port_text[16];
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME;
-    unsigned threads = pool_size(&srv->cfg);
+    int per_conn = srv->cfg.event_mode == FOTA_EVENT_THREAD_PER_CONNECTION;
+    unsigned threads = per_conn ? 0 : pool_size(&srv->cfg);
+    char threads_text[16];
     const union MHD_DaemonInfo *info;
     int rc;
 
@@ -870,11 +882,19 @@ int fota_http_start(struct fota_server *srv, struct fota_http **ret_http)
     if (http == NULL)
         return -1;
     http->srv = srv;
-    if (offload_start(http) != 0) {
-        fota_log(FOTA_LOG_ERROR, "start", "error=\"cannot start the operator API workers\"");
-        goto fail;
+    if (per_conn) {
+        /* Every connection has a thread of its own, so a long operator
+         * request holds only its own connection: nothing to offload (and
+         * libmicrohttpd cannot suspend connections in this mode). */
+        flags = (flags & ~(unsigned)MHD_ALLOW_SUSPEND_RESUME) | MHD_USE_THREAD_PER_CONNECTION |
+                MHD_USE_POLL;
+    } else {
+        if (offload_start(http) != 0) {
+            fota_log(FOTA_LOG_ERROR, "start", "error=\"cannot start the operator API workers\"");
+            goto fail;
+        }
+        flags |= srv->cfg.event_mode == FOTA_EVENT_EPOLL ? MHD_USE_EPOLL : MHD_USE_POLL;
     }
-    flags |= srv->cfg.use_epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (srv->cfg.tls_cert[0] != '\0') {
         if (load_tls_file(srv->cfg.tls_cert, &http->tls_cert, &http->tls_cert_len,
                           "tls_cert") != 0 ||
@@ -931,15 +951,22 @@ int fota_http_start(struct fota_server *srv, struct fota_http **ret_http)
                  srv->cfg.listen_addr, srv->cfg.listen_port);
         goto fail;
     }
-    if (srv->cfg.use_epoll && threads < 2)
+    if (srv->cfg.event_mode == FOTA_EVENT_EPOLL && threads < 2)
         fota_log(FOTA_LOG_WARN, "start", "detail=\"epoll with one thread stalls under many "
                  "keep-alive connections (docs/server.md, Event mode): prefer poll or "
                  "threads >= 2\"");
+    if (per_conn && srv->cfg.threads > 0)
+        fota_log(FOTA_LOG_WARN, "start", "detail=\"threads=%u is not used: event_mode "
+                 "thread-per-connection runs one thread per connection\"", srv->cfg.threads);
     info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
     http->port = info != NULL && info->port != 0 ? info->port : srv->cfg.listen_port;
-    fota_log(FOTA_LOG_INFO, "listening", "address=%s port=%u tls=%s threads=%u event_mode=%s",
-             srv->cfg.listen_addr, http->port, http->tls_cert != NULL ? "on" : "off", threads,
-             srv->cfg.use_epoll ? "epoll" : "poll");
+    if (per_conn)
+        snprintf(threads_text, sizeof(threads_text), "per-connection");
+    else
+        snprintf(threads_text, sizeof(threads_text), "%u", threads);
+    fota_log(FOTA_LOG_INFO, "listening", "address=%s port=%u tls=%s threads=%s event_mode=%s",
+             srv->cfg.listen_addr, http->port, http->tls_cert != NULL ? "on" : "off",
+             threads_text, event_mode_name(srv->cfg.event_mode));
     *ret_http = http;
     return 0;
 fail:

@@ -15,13 +15,20 @@
 
 struct fota_metrics;                 /* server/metrics.h */
 
+/* How libmicrohttpd runs connections (docs/server.md, "Event mode"). */
+enum fota_event_mode {
+    FOTA_EVENT_POLL,                 /* a pool of `threads`, each poll()ing its connections */
+    FOTA_EVENT_EPOLL,                /* the same pool with epoll */
+    FOTA_EVENT_THREAD_PER_CONNECTION /* one thread per connection; `threads` unused */
+};
+
 struct fota_server_config {
     char listen_addr[64];            /* "127.0.0.1" */
     unsigned listen_port;            /* 8080 */
     char data_dir[512];              /* holds fota.db and repo/ */
     char tls_cert[512], tls_key[512];/* empty: plain HTTP */
-    unsigned threads;                /* MHD pool size; 0 = cores */
-    int use_epoll;                   /* event mode (chosen by measurement; see docs/server.md) */
+    unsigned threads;                /* MHD pool size; 0 = two per core */
+    enum fota_event_mode event_mode; /* chosen by measurement; see docs/server.md */
     char snapshot_key[512], timestamp_key[512], director_key[512];
     int64_t timestamp_expiry_s;      /* 86400 */
     int64_t timestamp_renew_before_s;/* 21600 */

@@ -35,6 +35,9 @@ from securesystemslib.formats import encode_canonical
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.path.join(HERE, "..", "..", "build", "bin")
 SERVER_BIN = os.environ.get("FOTA_SERVER_BIN") or os.path.join(BIN_DIR, "fota-server")
+# Extra `fota-server serve` arguments for every server a test starts: ctest
+# runs some suites a second time with "--event-mode thread-per-connection".
+SERVE_ARGS = os.environ.get("FOTA_TEST_SERVE_ARGS", "").split()
 FOTA_BIN = os.environ.get("FOTA_BIN") or os.path.join(BIN_DIR, "fota")
 
 
@@ -161,7 +164,7 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [SERVER_BIN, "serve", "--data-dir", self.data, "--listen",
-             "127.0.0.1:%d" % self.port, "--threads", "2"] + self.keys + self.extra,
+             "127.0.0.1:%d" % self.port, "--threads", "2"] + self.keys + self.extra + SERVE_ARGS,
             stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
         while time.time() < deadline:

@@ -34,6 +34,8 @@ from harness import BIN_DIR, CLIENT, FOTA, clean_env  # noqa: E402
 from repo import Repo  # noqa: E402
 
 SERVER = os.path.join(BIN_DIR, "fota-server")
+# Extra `serve` arguments (ctest runs this suite again in thread-per-connection mode).
+SERVE_ARGS = os.environ.get("FOTA_TEST_SERVE_ARGS", "").split()
 MARKER = b"SECRET-OUTSIDE-THE-REPOSITORY-7f3a"
 FIRMWARE = os.urandom(100000)
 TARGETS = {
@@ -60,10 +62,10 @@ def run(*args, **kw):
 class Server:
     """One fota-server process on a free port of 127.0.0.1."""
 
-    def __init__(self, data_dir, log_path, *extra, scheme="http"):
+    def __init__(self, data_dir, log_path, *extra, scheme="http", serve_args=None):
         self.data_dir = data_dir
         self.log_path = log_path
-        self.extra = [str(a) for a in extra]
+        self.extra = [str(a) for a in extra] + (SERVE_ARGS if serve_args is None else serve_args)
         self.scheme = scheme
         self.proc = None
         self.port = None
@@ -594,7 +596,8 @@ class ConfigFileTest(ServerTestCase):
                     "event_mode = epoll\nmax_body = 64K\ntimestamp_expiry = 1d\n"
                     % (taken, self.data_dir))
         # The flag's port wins over the file's.
-        srv = Server(self.data_dir, os.path.join(self.tmp, "conf.log"), "--config", cfg)
+        srv = Server(self.data_dir, os.path.join(self.tmp, "conf.log"), "--config", cfg,
+                     serve_args=[])
         srv.start()
         try:
             self.assertNotEqual(srv.port, taken)
@@ -603,6 +606,36 @@ class ConfigFileTest(ServerTestCase):
             self.assertIn("threads=1 event_mode=epoll", srv.log_text())
         finally:
             self.assertEqual(srv.stop(), 0)
+
+    def test_event_modes(self):
+        # Each mode serves (the suites run in full in poll and in
+        # thread-per-connection mode: tests/server/CMakeLists.txt); the
+        # listening line names the mode, and a pool size given to the
+        # thread-per-connection mode is reported as unused.
+        rel = self.target_path("fw/fw-1.0.bin")
+        for args, line, warned in (
+                (["--event-mode", "poll", "--threads", "3"], "threads=3 event_mode=poll", False),
+                (["--event-mode", "epoll", "--threads", "2"], "threads=2 event_mode=epoll", False),
+                (["--event-mode", "thread-per-connection"],
+                 "threads=per-connection event_mode=thread-per-connection", False),
+                (["--event-mode", "thread-per-connection", "--threads", "3"],
+                 "threads=per-connection event_mode=thread-per-connection", True)):
+            with self.subTest(args=args):
+                srv = Server(self.data_dir, os.path.join(self.tmp, "modes.log"), *args,
+                             serve_args=[])
+                open(srv.log_path, "w").close()
+                srv.start()
+                try:
+                    status, h, body = srv.get("/repo/" + rel, headers={"Range": "bytes=1-"})
+                    self.assertEqual(status, 206)
+                    self.assertEqual(body, FIRMWARE[1:])
+                    status, _, body = srv.get("/repo/" + rel)
+                    self.assertEqual((status, body), (200, FIRMWARE))
+                    log = srv.log_text()
+                    self.assertIn(line, log)
+                    self.assertEqual("threads=3 is not used" in log, warned)
+                finally:
+                    self.assertEqual(srv.stop(), 0)
 
 
     def test_port_in_use_is_an_error(self):
