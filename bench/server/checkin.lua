@@ -25,6 +25,9 @@ local BODY = '{"nonce":"%04x%04x%04x%04x%04x%04x%04x%04x","seq":%d,' ..
 
 function init(args)
    local file, nthreads, seq_base = args[1], tonumber(args[2]), tonumber(args[3])
+   -- args[4] == "close": one connection per check-in, as a device that
+   -- connects for each poll (run.sh NEW_CONNECTION=1)
+   local conn = args[4] == "close" and "\r\nConnection: close" or ""
    local f = assert(io.open("/dev/urandom", "rb"))
    local s = f:read(4)
    f:close()
@@ -37,7 +40,7 @@ function init(args)
       if i % nthreads == tid then
          local d = {
             head = "POST /device/v1/checkin HTTP/1.1\r\nHost: " .. host ..
-               "\r\nAuthorization: Bearer " .. token ..
+               "\r\nAuthorization: Bearer " .. token .. conn ..
                "\r\nContent-Type: application/json\r\nContent-Length: ",
             seq = seq_base, busy = false }
          table.insert(devices, d)

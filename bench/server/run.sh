@@ -29,7 +29,9 @@
 #
 # Knobs (environment): DEVICES (1000), WRK_THREADS (2), CONNECTIONS (64),
 # DL_CONNECTIONS (16), DURATION (10s), WARMUP (2s), SERVER_THREADS (empty:
-# fota-server's default, two per core), NGINX_WORKERS (one per core, nginx's
+# fota-server's default, two per core), EVENT_MODE (empty: fota-server's
+# default; poll, epoll or thread-per-connection), NEW_CONNECTION (0; 1: a new
+# connection for every check-in and static-file request), NGINX_WORKERS (one per core, nginx's
 # own recommendation: its workers never block), IMAGE_BYTES (1048576),
 # ROLLOUT (1: check-ins answered "install" through a rollout; 0: "stay").
 
@@ -49,6 +51,10 @@ DL_CONNECTIONS=${DL_CONNECTIONS:-16}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 SERVER_THREADS=${SERVER_THREADS:-}        # empty: fota-server's default (two per core)
+EVENT_MODE=${EVENT_MODE:-}                # empty: fota-server's default (poll)
+NEW_CONNECTION=${NEW_CONNECTION:-0}       # 1: check-ins (and nginx's static file) one connection each
+CLOSE_ARG=
+[ "$NEW_CONNECTION" = 1 ] && CLOSE_ARG=close
 NGINX_WORKERS=${NGINX_WORKERS:-$(nproc)}
 IMAGE_BYTES=${IMAGE_BYTES:-1048576}
 ROLLOUT=${ROLLOUT:-1}
@@ -179,7 +185,8 @@ rm -f probe.bin probe.img payload.bin
 DOC_BYTES=
 if [ "$HAVE_SERVER" = 1 ]; then
     say ""
-    say "== fota-server: repository, init, token, serve (${SERVER_THREADS:-default} threads), $DEVICES devices"
+    say "== fota-server: repository, init, token, serve (${SERVER_THREADS:-default} threads," \
+        "event mode ${EVENT_MODE:-default}), $DEVICES devices"
     for k in root targets snapshot timestamp director; do
         "$BIN/fota" key new --type ed25519 --out "keys/$k.key" >/dev/null
     done
@@ -202,7 +209,8 @@ if [ "$HAVE_SERVER" = 1 ]; then
 
     FOTA_PORT=$(free_port)
     "$BIN/fota-server" serve --data-dir "$DATA" --listen "127.0.0.1:$FOTA_PORT" \
-        ${SERVER_THREADS:+--threads "$SERVER_THREADS"} "${ONLINE_KEYS[@]}" 2>server.log &
+        ${SERVER_THREADS:+--threads "$SERVER_THREADS"} ${EVENT_MODE:+--event-mode "$EVENT_MODE"} \
+        "${ONLINE_KEYS[@]}" 2>server.log &
     SERVER_PID=$!
     wait_port "$FOTA_PORT" "$SERVER_PID" fota-server
 
@@ -213,7 +221,7 @@ if [ "$HAVE_SERVER" = 1 ]; then
 
     rollout_arg=()
     [ "$ROLLOUT" = 1 ] && rollout_arg=(--rollout)
-    "$PY" "$HERE/prepare.py" --port "$FOTA_PORT" --api-token "$API_TOKEN" --devices "$DEVICES" \
+    "$PY" "$HERE/prepare.py" --port "$FOTA_PORT" --api-token="$API_TOKEN" --devices "$DEVICES" \
         --hardware-id "$HWID" --image fw-1.1.0.img --target "$TARGET" \
         --targets-json repo/staged/targets.json "${rollout_arg[@]}" --tokens-out devices.txt \
         --doc-out director.json >prepare.out || die "preparing the devices failed"
@@ -240,12 +248,12 @@ NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 
 # ---- check-ins -----------------------------------------------------------------
 say ""
-say "== check-ins: $CONNECTIONS connections, $DURATION (after a $WARMUP warm-up run of each)"
+say "== check-ins: $CONNECTIONS connections${CLOSE_ARG:+ (a new one per request)}, $DURATION (after a $WARMUP warm-up run of each)"
 seq_base=10000000
 if [ "$HAVE_SERVER" = 1 ]; then
     URL=http://127.0.0.1:$FOTA_PORT/device/v1/checkin
-    bench warm_checkin "$SERVER_PID" "$CONNECTIONS" "$WARMUP" "$URL" checkin.lua devices.txt "$WRK_THREADS" "$seq_base" >/dev/null
-    bench fota_checkin "$SERVER_PID" "$CONNECTIONS" "$DURATION" "$URL" checkin.lua devices.txt "$WRK_THREADS" $((2 * seq_base))
+    bench warm_checkin "$SERVER_PID" "$CONNECTIONS" "$WARMUP" "$URL" checkin.lua devices.txt "$WRK_THREADS" "$seq_base" $CLOSE_ARG >/dev/null
+    bench fota_checkin "$SERVER_PID" "$CONNECTIONS" "$DURATION" "$URL" checkin.lua devices.txt "$WRK_THREADS" $((2 * seq_base)) $CLOSE_ARG
 fi
 if [ "$HAVE_SERVER" = 1 ]; then
     # The server's own count, against what the client saw answered.
@@ -259,8 +267,8 @@ for line in urllib.request.urlopen(sys.argv[1]).read().decode().splitlines():
         "(the server may count a few more, answered as wrk stopped)"
 fi
 URL=http://127.0.0.1:$NGINX_PORT/checkin.json
-bench warm_static "$NGINX_PIDS" "$CONNECTIONS" "$WARMUP" "$URL" static.lua "$DOC_BYTES" >/dev/null
-bench nginx_static "$NGINX_PIDS" "$CONNECTIONS" "$DURATION" "$URL" static.lua "$DOC_BYTES"
+bench warm_static "$NGINX_PIDS" "$CONNECTIONS" "$WARMUP" "$URL" static.lua "$DOC_BYTES" $CLOSE_ARG >/dev/null
+bench nginx_static "$NGINX_PIDS" "$CONNECTIONS" "$DURATION" "$URL" static.lua "$DOC_BYTES" $CLOSE_ARG
 
 # ---- downloads --------------------------------------------------------------
 say ""
