@@ -127,9 +127,13 @@ umask 077
 umask 022
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-run "$BIN/fota-server" serve --data-dir server --listen "127.0.0.1:$PORT" --threads 2 \
+# Started directly (not through run, a function: `run ... &` would leave
+# $! naming a subshell, and stopping it would leave fota-server running).
+set -- "$BIN/fota-server" serve --data-dir server --listen "127.0.0.1:$PORT" --threads 2 \
     --snapshot-key keys/snapshot.key --timestamp-key keys/timestamp.key \
-    --director-key keys/director.key --log-level warn 2>server.log &
+    --director-key keys/director.key --log-level warn
+show "$@"
+"$@" 2>server.log &
 SERVER_PID=$!
 i=0
 until "$PY" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
