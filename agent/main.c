@@ -123,18 +123,7 @@ static const char usage_text[] =
     "exit status of --once: 0 idle, 10 updated, 11 pending, 12 rolled back, 13 refused,\n"
     "14 transient error, 15 rejected, 16 rebooting; 1 local failure; 2 usage\n";
 
-static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void msg(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
+#define msg(...) fota_posix_msg(PROG, __VA_ARGS__)
 
 static void values_free(struct values *v)
 {

@@ -22,22 +22,12 @@ static fota_err port_fetch(void *ctx, const char *name, size_t max_len, uint8_t 
                            size_t *ret_len)
 {
     struct agent_tuf_port *p = ctx;
-    size_t len;
-    char *url;
     fota_err err;
 
-    if (!fota_posix_name_ok(name))
-        return FOTA_E_INVALID;
-    len = strlen(p->metadata_url) + strlen(name) + 1;
-    url = malloc(len);
-    if (url == NULL)
-        return FOTA_E_NOMEM;
-    snprintf(url, len, "%s%s", p->metadata_url, name);
-    err = fota_posix_http_get(&p->a->http, url, max_len, ret_buf, ret_len);
+    err = fota_posix_http_get_in(&p->a->http, p->metadata_url, name, max_len, ret_buf, ret_len);
     if (err != FOTA_OK && err != FOTA_E_NOT_FOUND)
         agent_log(p->a, FOTA_AGENT_LOG_DEBUG, "tuf", "tuf fetch=%s error=%s detail=\"%s\"",
                   name, fota_strerror(err), p->a->http.errmsg);
-    free(url);
     return err;
 }
 

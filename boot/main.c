@@ -87,18 +87,7 @@ static const char usage_text[] =
     "exit status: 0 success (an image was chosen), 1 no bootable image or the\n"
     "operation was refused, 2 usage or setup error\n";
 
-static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void msg(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
+#define msg(...) fota_posix_msg(PROG, __VA_ARGS__)
 
 /* A size or count: decimal, optional K (KiB) or M (MiB) suffix when
  * suffix_ok, at most max. */

@@ -215,18 +215,7 @@ static volatile sig_atomic_t interrupted;
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static void fleet_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void fleet_error(const char *fmt, ...)
-{
-    va_list ap;
-    char msg[1024];
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fota-sim: %s: %s\n", CMD, msg);
-}
+#define fleet_error(...) fota_posix_msg("fota-sim: " CMD, __VA_ARGS__)
 
 static double now_s(void)
 {
@@ -1439,24 +1428,7 @@ static const char usage_text[] =
     "and running a verified image; 1 otherwise (time out, unverified device,\n"
     "setup failure); 2 usage error or unusable key, root or factory image.\n";
 
-static int parse_u64(const char *name, const char *s, uint64_t min, uint64_t max, uint64_t *ret)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        fleet_error("%s: expected a number", name);
-        return 0;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        fleet_error("%s: '%s' is not a number in [%" PRIu64 ", %" PRIu64 "]", name, s, min, max);
-        return 0;
-    }
-    *ret = v;
-    return 1;
-}
+#define parse_u64(name, s, min, max, ret) sim_parse_u64(CMD, name, s, min, max, ret)
 
 static int parse_real(const char *name, const char *s, double min, double max, double *ret)
 {

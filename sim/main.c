@@ -3,9 +3,11 @@
  * fota-sim: the device simulator. main() dispatches on the first word;
  * each command parses its own options. See docs/powercut.md.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "fota_posix.h"
 #include "sim.h"
 
 static const char usage_text[] =
@@ -23,6 +25,19 @@ static const char usage_text[] =
     "\n"
     "Run 'fota-sim COMMAND --help' for the options of a command.\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+int sim_parse_u64(const char *cmd, const char *name, const char *s, uint64_t min, uint64_t max,
+                  uint64_t *ret)
+{
+    char prefix[64];
+
+    if (fota_posix_parse_u64(s, min, max, ret) == 0)
+        return 1;
+    snprintf(prefix, sizeof(prefix), "fota-sim: %s", cmd);
+    fota_posix_msg(prefix, "%s: '%s' is not a number in [%" PRIu64 ", %" PRIu64 "]", name,
+                   s != NULL ? s : "", min, max);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {

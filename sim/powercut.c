@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fota_posix.h"
 #include "sim.h"
 
 #define CMD "powercut"
@@ -121,18 +122,7 @@ struct run {
 
 /* ---- output -------------------------------------------------------------- */
 
-static void sim_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void sim_error(const char *fmt, ...)
-{
-    va_list ap;
-    char msg[1024];
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fota-sim: %s: %s\n", CMD, msg);
-}
+#define sim_error(...) fota_posix_msg("fota-sim: " CMD, __VA_ARGS__)
 
 static void run_problem(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -992,24 +982,7 @@ static const char usage_text[] =
     "unsigned boots: U. Exit status 0 when B and U are 0 and every check\n"
     "passed, 1 otherwise, 2 for a usage error.\n";
 
-static int parse_u64(const char *name, const char *s, uint64_t min, uint64_t max, uint64_t *ret)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+') {
-        sim_error("%s: expected a number", name);
-        return 0;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        sim_error("%s: '%s' is not a number in [%" PRIu64 ", %" PRIu64 "]", name, s, min, max);
-        return 0;
-    }
-    *ret = v;
-    return 1;
-}
+#define parse_u64(name, s, min, max, ret) sim_parse_u64(CMD, name, s, min, max, ret)
 
 static int is_pow2(uint64_t v)
 {

@@ -146,6 +146,11 @@ fota_err sim_area_read(void *ctx, uint32_t offset, void *buf, size_t len);
 
 /* ---- commands ---------------------------------------------------------- */
 
+/* An option value of `fota-sim CMD` in [min, max]: 1, or 0 after saying
+ * why on stderr ("fota-sim: CMD: NAME: ..."). */
+int sim_parse_u64(const char *cmd, const char *name, const char *s, uint64_t min, uint64_t max,
+                  uint64_t *ret);
+
 int sim_powercut_main(int argc, char **argv);
 
 /* ---- fota-sim fleet (fleet.c; built when the agent core is: agent/) ---- */

@@ -132,6 +132,16 @@ fota_err fota_posix_mkdirs(const char *dir);
 fota_err fota_posix_file_stream(const char *path, uint64_t max_len, fota_posix_sink sink,
                                 void *ctx);
 
+/* ---- command-line programs ------------------------------------------------ */
+
+/* One line "prefix: <message>\n" on stderr: how the programs report errors. */
+void fota_posix_msg(const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parse s as a plain decimal number (digits only, no sign or spaces) in
+ * [min, max]. 0 and *ret set, or -1 with *ret untouched. */
+int fota_posix_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
 /* ---- clock ------------------------------------------------------------ */
 
 /* Seconds since the epoch, UTC (time(NULL)). */
@@ -186,6 +196,12 @@ fota_err fota_posix_http_stream(struct fota_posix_http *h, const char *url,
  * 1-byte allocation and *ret_len 0). */
 fota_err fota_posix_http_get(struct fota_posix_http *h, const char *url, size_t max_len,
                              uint8_t **ret_buf, size_t *ret_len);
+
+/* fota_posix_http_get of base + name (base ends in "/"), for a file name
+ * that passes fota_posix_name_ok (FOTA_E_INVALID otherwise): what a TUF
+ * port's fetch does with a metadata file name. */
+fota_err fota_posix_http_get_in(struct fota_posix_http *h, const char *base, const char *name,
+                                size_t max_len, uint8_t **ret_buf, size_t *ret_len);
 
 /*
  * One request with a JSON body (method "POST" or "GET"; body may be NULL),
@@ -256,6 +272,8 @@ void fota_posix_tuf_cleanup(struct fota_posix_tuf *t);
 
 /* The log callback alone, for programs that build their own port: ctx is a
  * struct fota_posix_tuf (only log_prefix and verbose are read). */
+void fota_posix_log_stderr(void *ctx, enum fota_tuf_log_level level, const char *line);
+
 /* The URL of a trusted target under base (which ends in "/", e.g.
  * "http://host/repo/targets/"): <dir/>HASH.<basename> with consistent
  * snapshots (HASH: the first hash the metadata lists, as written there),
@@ -263,7 +281,5 @@ void fota_posix_tuf_cleanup(struct fota_posix_tuf *t);
  * *ret_url is malloc'ed. */
 fota_err fota_posix_target_url(const char *base, const struct fota_tuf_target *target,
                                int consistent, char **ret_url);
-
-void fota_posix_log_stderr(void *ctx, enum fota_tuf_log_level level, const char *line);
 
 #endif

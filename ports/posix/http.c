@@ -53,15 +53,41 @@ void fota_posix_http_cleanup(struct fota_posix_http *h)
     h->curl = NULL;
 }
 
-struct xfer {
-    CURL *curl;
-    uint64_t max_len;
-    uint64_t seen;
+/* Where a response body goes, bounded: the part both transfers share. */
+struct body {
+    uint64_t cap;            /* bytes the sink may get */
+    uint64_t seen;           /* bytes given to the sink */
     fota_posix_http_sink sink;
     void *ctx;
-    fota_err sink_err;
-    int started;
     int too_long;
+    fota_err sink_err;
+};
+
+/* Hand n bytes to the sink; the curl write callback's answer (n, or 0 to
+ * stop the transfer with the reason kept in b). */
+static size_t body_feed(struct body *b, const char *data, size_t n)
+{
+    fota_err err;
+
+    if (n > b->cap - b->seen) {
+        b->too_long = 1;
+        return 0;
+    }
+    if (n == 0)
+        return 0;
+    err = b->sink(b->ctx, (const uint8_t *)data, n);
+    if (err != FOTA_OK) {
+        b->sink_err = err;
+        return 0;
+    }
+    b->seen += n;
+    return n;
+}
+
+struct xfer {
+    CURL *curl;
+    struct body b;
+    int started;
     int bad_status;
 };
 
@@ -74,7 +100,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct xfer *x = userdata;
     size_t n = size * nmemb;
-    fota_err err;
 
     if (!x->started) {
         long status = 0;
@@ -88,24 +113,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
             return 0;
         }
         if (curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen) == CURLE_OK &&
-            clen >= 0 && (uint64_t)clen > x->max_len) {
-            x->too_long = 1;
+            clen >= 0 && (uint64_t)clen > x->b.cap) {
+            x->b.too_long = 1;
             return 0;
         }
     }
-    if (n > x->max_len - x->seen) {
-        x->too_long = 1;
-        return 0;
-    }
-    if (n == 0)
-        return 0;
-    err = x->sink(x->ctx, (const uint8_t *)data, n);
-    if (err != FOTA_OK) {
-        x->sink_err = err;
-        return 0;
-    }
-    x->seen += n;
-    return n;
+    return body_feed(&x->b, data, n);
 }
 
 /*
@@ -169,9 +182,9 @@ fota_err fota_posix_http_stream(struct fota_posix_http *h, const char *url,
     curl_err[0] = '\0';
     memset(&x, 0, sizeof(x));
     x.curl = h->curl;
-    x.max_len = max_len;
-    x.sink = sink;
-    x.ctx = ctx;
+    x.b.cap = max_len;
+    x.b.sink = sink;
+    x.b.ctx = ctx;
 
     ok &= setup_common(h, url, curl_err);
     ok &= curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L) == CURLE_OK;
@@ -202,12 +215,12 @@ fota_err fota_posix_http_stream(struct fota_posix_http *h, const char *url,
         snprintf(h->errmsg, sizeof(h->errmsg), "GET %s: unexpected HTTP status", url);
         return FOTA_E_IO;
     }
-    if (x.sink_err != FOTA_OK) {
+    if (x.b.sink_err != FOTA_OK) {
         snprintf(h->errmsg, sizeof(h->errmsg), "GET %s: stopped after %" PRIu64 " bytes: %s",
-                 url, x.seen, fota_strerror(x.sink_err));
-        return x.sink_err;
+                 url, x.b.seen, fota_strerror(x.b.sink_err));
+        return x.b.sink_err;
     }
-    if (x.too_long || res == CURLE_FILESIZE_EXCEEDED) {
+    if (x.b.too_long || res == CURLE_FILESIZE_EXCEEDED) {
         snprintf(h->errmsg, sizeof(h->errmsg), "GET %s: longer than %" PRIu64 " bytes", url,
                  max_len);
         return FOTA_E_LENGTH;
@@ -279,6 +292,27 @@ fota_err fota_posix_http_get(struct fota_posix_http *h, const char *url, size_t 
     *ret_buf = m.buf;
     *ret_len = m.len;
     return FOTA_OK;
+}
+
+fota_err fota_posix_http_get_in(struct fota_posix_http *h, const char *base, const char *name,
+                                size_t max_len, uint8_t **ret_buf, size_t *ret_len)
+{
+    size_t blen, nlen;
+    char *url;
+    fota_err err;
+
+    if (base == NULL || name == NULL || !fota_posix_name_ok(name))
+        return FOTA_E_INVALID;
+    blen = strlen(base);
+    nlen = strlen(name);
+    url = malloc(blen + nlen + 1);
+    if (url == NULL)
+        return FOTA_E_NOMEM;
+    memcpy(url, base, blen);
+    memcpy(url + blen, name, nlen + 1);
+    err = fota_posix_http_get(h, url, max_len, ret_buf, ret_len);
+    free(url);
+    return err;
 }
 
 /* ---- requests with a JSON body ------------------------------------------ */
@@ -493,18 +527,13 @@ out:
 struct range_xfer {
     CURL *curl;
     uint64_t from;
-    uint64_t cap;            /* total - from */
-    uint64_t seen;           /* bytes given to the sink */
-    fota_posix_http_sink sink;
-    void *ctx;
+    struct body b;           /* b.cap: total - from */
     int have_range;          /* a Content-Range was parsed for the current answer */
     int bad_range;           /* ... or one we could not read, or two */
     uint64_t range_start;
     int headers_done;
     fota_err verdict;        /* why the answer was refused (FOTA_OK: accepted) */
     long status;
-    int too_long;
-    fota_err sink_err;
 };
 
 /* Case-insensitive "name:" at the start of a header line; returns what
@@ -576,8 +605,8 @@ static fota_err range_verdict(struct range_xfer *x)
         return FOTA_E_SERVER;
     }
     if (curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen) == CURLE_OK &&
-        clen >= 0 && (uint64_t)clen > x->cap) {
-        x->too_long = 1;
+        clen >= 0 && (uint64_t)clen > x->b.cap) {
+        x->b.too_long = 1;
         return FOTA_E_LENGTH;
     }
     return FOTA_OK;
@@ -628,23 +657,10 @@ static size_t on_range_body(char *data, size_t size, size_t nmemb, void *userdat
 {
     struct range_xfer *x = userdata;
     size_t n = size * nmemb;
-    fota_err err;
 
     if (!x->headers_done || x->verdict != FOTA_OK)
         return 0;
-    if (n > x->cap - x->seen) {
-        x->too_long = 1;
-        return 0;
-    }
-    if (n == 0)
-        return 0;
-    err = x->sink(x->ctx, (const uint8_t *)data, n);
-    if (err != FOTA_OK) {
-        x->sink_err = err;
-        return 0;
-    }
-    x->seen += n;
-    return n;
+    return body_feed(&x->b, data, n);
 }
 
 fota_err fota_posix_http_range(struct fota_posix_http *h, const char *url, uint64_t from,
@@ -669,9 +685,9 @@ fota_err fota_posix_http_range(struct fota_posix_http *h, const char *url, uint6
     memset(&x, 0, sizeof(x));
     x.curl = h->curl;
     x.from = from;
-    x.cap = total - from;
-    x.sink = sink;
-    x.ctx = ctx;
+    x.b.cap = total - from;
+    x.b.sink = sink;
+    x.b.ctx = ctx;
     x.verdict = FOTA_E_NETWORK;     /* until an answer's headers are complete */
 
     ok &= setup_common(h, url, curl_err);
@@ -695,16 +711,16 @@ fota_err fota_posix_http_range(struct fota_posix_http *h, const char *url, uint6
     res = curl_easy_perform(h->curl);
     detach(h);
     if (ret_received != NULL)
-        *ret_received = x.seen;
+        *ret_received = x.b.seen;
 
-    if (x.sink_err != FOTA_OK) {
+    if (x.b.sink_err != FOTA_OK) {
         snprintf(h->errmsg, sizeof(h->errmsg), "GET %s: stopped after %" PRIu64 " bytes: %s",
-                 url, x.seen, fota_strerror(x.sink_err));
-        return x.sink_err;
+                 url, x.b.seen, fota_strerror(x.b.sink_err));
+        return x.b.sink_err;
     }
-    if (x.too_long) {
+    if (x.b.too_long) {
         snprintf(h->errmsg, sizeof(h->errmsg),
-                 "GET %s: more than the %" PRIu64 " bytes left from %" PRIu64, url, x.cap, from);
+                 "GET %s: more than the %" PRIu64 " bytes left from %" PRIu64, url, x.b.cap, from);
         return FOTA_E_LENGTH;
     }
     if (x.headers_done && x.verdict != FOTA_OK) {
@@ -722,9 +738,9 @@ fota_err fota_posix_http_range(struct fota_posix_http *h, const char *url, uint6
         set_curl_errmsg(h, "GET", url, res, curl_err);
         return transport_error(res);
     }
-    if (x.seen < x.cap) {
+    if (x.b.seen < x.b.cap) {
         snprintf(h->errmsg, sizeof(h->errmsg),
-                 "GET %s: ended after %" PRIu64 " of %" PRIu64 " bytes", url, x.seen, x.cap);
+                 "GET %s: ended after %" PRIu64 " of %" PRIu64 " bytes", url, x.b.seen, x.b.cap);
         return FOTA_E_NETWORK;
     }
     return FOTA_OK;

@@ -33,27 +33,15 @@ static fota_err port_fetch(void *ctx, const char *name, size_t max_len,
                            uint8_t **ret_buf, size_t *ret_len)
 {
     struct fota_posix_tuf *t = ctx;
-    char *url = NULL;
-    size_t blen, nlen;
     fota_err err;
 
-    if (t->metadata_url == NULL || !fota_posix_name_ok(name))
-        return FOTA_E_INVALID;
-    blen = strlen(t->metadata_url);
-    nlen = strlen(name);
-    url = malloc(blen + nlen + 1);
-    if (url == NULL)
-        return FOTA_E_NOMEM;
-    memcpy(url, t->metadata_url, blen);
-    memcpy(url + blen, name, nlen + 1);
-    err = fota_posix_http_get(&t->http, url, max_len, ret_buf, ret_len);
+    err = fota_posix_http_get_in(&t->http, t->metadata_url, name, max_len, ret_buf, ret_len);
     /* A 404 is part of the workflow (the end of the root chain): only other
      * failures are worth a line, which says what the transport saw (the
      * engine's own rejection line names the file and the reason). */
     if (err != FOTA_OK && err != FOTA_E_NOT_FOUND && t->http.errmsg[0] != '\0')
         fprintf(stderr, "%s: http: %s\n", t->log_prefix != NULL ? t->log_prefix : "fota",
                 t->http.errmsg);
-    free(url);
     return err;
 }
 

@@ -68,18 +68,7 @@ static void usage(FILE *f)
             "exit status: 0 on success, 1 on any failure\n");
 }
 
-static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void fail_msg(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
+#define fail_msg(...) fota_posix_msg(PROG, __VA_ARGS__)
 
 /* Options that take a value; the matching field in struct options. */
 static const char **value_slot(struct options *o, const char *name)
