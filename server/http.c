@@ -57,9 +57,9 @@
  * keeps 40 MiB of stacks of ended threads for reuse: with its 8 MiB default
  * that is five, and every other new connection paid an mmap and a munmap
  * (with a TLB flush on every core); measured, 7,000-7,300 check-ins/s on
- * fresh connections against 7,600-8,900 with 512 KiB (docs/server.md). The
- * deepest handler frame is 64 KiB (publish.c); the suites run in this mode
- * under ASan too. */
+ * fresh connections against 7,400-8,900 with 512 KiB (docs/server.md). The
+ * largest local array in server/ is 64 KiB (publish.c); the suites run in
+ * this mode under ASan too. */
 #define CONNECTION_STACK_SIZE (512u * 1024u)
 #define LOG_PATH_MAX 200
 /* Body bytes read and dropped after a refusal before the connection is cut

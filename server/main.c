@@ -204,7 +204,6 @@ out:
     if (online)
         fota_tuf_online_stop();
     fota_store_thread_release();
-    fota_store_idle_close();
     fota_server_cleanup(&srv);
     fota_log(ret == 0 ? FOTA_LOG_INFO : FOTA_LOG_ERROR, "stopped", "status=%d", ret);
     return ret;

@@ -117,22 +117,16 @@ int fota_store_in_transaction(const struct fota_store *st);
 
 /*
  * The calling thread's connection to path, opened on first use (lazily) and
- * kept for the thread's life: it is closed by fota_store_thread_release().
- * When the thread exits (a pthread key destructor) a connection with no
- * transaction open is kept, up to 64 of them, for the next thread that asks
- * for that path; others are closed. If the thread's connection is to a
- * different path it is replaced. Returns NULL on failure (the reason is
- * logged to stderr once per failure). The pointer must not be passed to
- * another thread.
+ * kept for the thread's life: it is closed by fota_store_thread_release() or
+ * automatically when the thread exits (a pthread key destructor). If the
+ * thread's connection is to a different path it is replaced. Returns NULL on
+ * failure (the reason is logged to stderr once per failure). The pointer
+ * must not be passed to another thread.
  */
 struct fota_store *fota_store_thread_get(const char *path);
 
 /* Close the calling thread's connection now (no-op if none). */
 void fota_store_thread_release(void);
-
-/* Close the connections kept from threads that ended (at shutdown, once no
- * thread that could ask for one runs any more). */
-void fota_store_idle_close(void);
 
 /* The last SQLite error text of the connection, for logs ("" if none). */
 const char *fota_store_last_error(const struct fota_store *st);

@@ -1076,58 +1076,9 @@ static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
 static pthread_key_t thread_key;
 static int thread_key_ok;
 
-/* Connections of threads that ended, kept for the next thread to need one:
- * in thread-per-connection mode the server starts a thread per HTTP
- * connection, and opening SQLite for each cost a fifth of the check-in rate
- * on fresh connections (docs/server.md, "Thread per connection"). Only
- * connections left clean (no transaction, no write lock) are kept. */
-#define IDLE_MAX 64
-
-static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct fota_store *idle_stores[IDLE_MAX];
-static size_t n_idle;
-
 static void thread_destroy(void *p)
 {
-    struct fota_store *st = p;
-
-    if (st->tx_depth == 0 && !st->write_locked) {
-        pthread_mutex_lock(&idle_mu);
-        if (n_idle < IDLE_MAX) {
-            idle_stores[n_idle++] = st;
-            st = NULL;
-        }
-        pthread_mutex_unlock(&idle_mu);
-    }
-    fota_store_close(st);
-}
-
-/* An idle connection to path, or NULL. */
-static struct fota_store *idle_take(const char *path)
-{
-    struct fota_store *st = NULL;
-
-    pthread_mutex_lock(&idle_mu);
-    for (size_t i = n_idle; i-- > 0;) {
-        if (strcmp(idle_stores[i]->path, path) == 0) {
-            st = idle_stores[i];
-            idle_stores[i] = idle_stores[--n_idle];
-            idle_stores[n_idle] = NULL;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&idle_mu);
-    return st;
-}
-
-void fota_store_idle_close(void)
-{
-    pthread_mutex_lock(&idle_mu);
-    while (n_idle > 0) {
-        fota_store_close(idle_stores[--n_idle]);
-        idle_stores[n_idle] = NULL;
-    }
-    pthread_mutex_unlock(&idle_mu);
+    fota_store_close(p);
 }
 
 static void thread_key_init(void)
@@ -1153,8 +1104,7 @@ struct fota_store *fota_store_thread_get(const char *path)
         fota_store_close(st);
         st = NULL;
     }
-    st = idle_take(path);
-    err = st != NULL ? FOTA_STORE_OK : fota_store_open(path, &st);
+    err = fota_store_open(path, &st);
     if (err != FOTA_STORE_OK) {
         fprintf(stderr, "fota-server: store: thread connection to %s failed: %s\n", path,
                 fota_store_strerror(err));

@@ -1755,65 +1755,6 @@ static void test_thread_get(void **state)
     assert_null(fota_store_thread_get(NULL));
 }
 
-/* A thread that ends with its connection inside a transaction (tx set):
- * the write must not survive, nor hold the database for the next writer. */
-struct idle_arg {
-    const char *path;
-    int tx;
-    struct fota_store *got;
-    enum fota_store_err err;
-};
-
-static void *idle_thread(void *p)
-{
-    struct idle_arg *a = p;
-
-    a->got = fota_store_thread_get(a->path);
-    if (a->got == NULL)
-        return NULL;
-    if (a->tx) {
-        a->err = fota_store_begin(a->got);
-        if (a->err == FOTA_STORE_OK)
-            a->err = fota_store_meta_set(a->got, "left-open", "x", 1);
-    }
-    return NULL;
-}
-
-static void test_thread_idle_reuse(void **state)
-{
-    struct fx *fx = *state;
-    struct idle_arg a = { fx->path, 0, NULL, FOTA_STORE_OK };
-    struct idle_arg b = { fx->path, 0, NULL, FOTA_STORE_OK };
-    struct idle_arg c = { fx->path, 1, NULL, FOTA_STORE_OK };
-    struct fota_store *other = NULL;
-    pthread_t th;
-    uint8_t buf[8];
-    size_t len = 0;
-
-    /* A clean connection of an ended thread serves the next thread. */
-    assert_int_equal(pthread_create(&th, NULL, idle_thread, &a), 0);
-    pthread_join(th, NULL);
-    assert_non_null(a.got);
-    assert_int_equal(pthread_create(&th, NULL, idle_thread, &b), 0);
-    pthread_join(th, NULL);
-    assert_ptr_equal(b.got, a.got);
-
-    /* One left inside a transaction is rolled back and closed: another
-     * connection writes at once and does not see the write. */
-    assert_int_equal(pthread_create(&th, NULL, idle_thread, &c), 0);
-    pthread_join(th, NULL);
-    assert_non_null(c.got);
-    assert_int_equal(c.err, FOTA_STORE_OK);
-    assert_int_equal(fota_store_open(fx->path, &other), FOTA_STORE_OK);
-    assert_int_equal(fota_store_meta_get(other, "left-open", buf, sizeof(buf), &len),
-                     FOTA_STORE_NOT_FOUND);
-    assert_int_equal(fota_store_begin(other), FOTA_STORE_OK);
-    assert_int_equal(fota_store_meta_set(other, "after", "y", 1), FOTA_STORE_OK);
-    assert_int_equal(fota_store_commit(other), FOTA_STORE_OK);
-    fota_store_close(other);
-    fota_store_idle_close();
-}
-
 /* ---- WAL bound ------------------------------------------------------------ */
 
 #define WAL_CHECKINS 20000
@@ -2085,7 +2026,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_thread_idle_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench_checkin, setup, teardown),
     };
